@@ -1,0 +1,39 @@
+"""gunicorn settings for taskapi: `gunicorn -c gunicorn.conf.py wsgi:app`. Every value comes from the environment."""
+
+import os
+import sys
+
+from dotenv import load_dotenv
+
+load_dotenv()
+
+from taskapi.config import ConfigError, require_database_url  # noqa: E402  (after .env is read)
+
+try:
+    require_database_url()
+except ConfigError as exc:
+    # One clear line, before any worker is forked.
+    sys.exit(f"taskapi: {exc}")
+
+bind = os.environ.get("TASKAPI_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() or 1))
+worker_class = "sync"
+timeout = 30
+graceful_timeout = 20
+keepalive = 5
+accesslog = "-"
+errorlog = "-"
+
+
+def post_worker_init(worker):
+    """Open this worker's pool now that it has forked, so its first request does not pay for it."""
+    from taskapi.db import get_pool
+
+    get_pool(worker.wsgi)
+
+
+def worker_exit(server, worker):
+    from taskapi.db import close_pool
+
+    if worker.wsgi is not None:
+        close_pool(worker.wsgi)

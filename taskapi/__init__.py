@@ -1,0 +1,29 @@
+"""taskapi: a REST service where each user keeps a list of tasks (Flask + hand-written PostgreSQL)."""
+
+import os
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from taskapi import config, db, errors, health, migrate, tasks, users
+from taskapi.payload import READ_LIMIT
+from taskapi.schemas import parse_path_ids
+
+
+def create_app(overrides=None):
+    """Build the app from the environment; `overrides` (string values, as in the environment) win over it."""
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.update(config.from_env({**os.environ, **(overrides or {})}))
+    app.config.update(MAX_CONTENT_LENGTH=READ_LIMIT, MIGRATION_IDS=migrate.migration_ids())
+    app.json.sort_keys = False  # fields in the documented order: id, user_id, title, ...
+
+    errors.init_app(app)
+    db.init_app(app)
+    app.url_value_preprocessor(parse_path_ids)
+    for blueprint in (users.bp, tasks.bp, health.bp):
+        app.register_blueprint(blueprint)
+
+    proxies = app.config["TRUSTED_PROXY_COUNT"]
+    if proxies:  # only behind a proxy the operator named; otherwise X-Forwarded-* are ignored
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
+    return app

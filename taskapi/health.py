@@ -1,0 +1,35 @@
+"""Liveness (`/healthz`: the process answers) and readiness (`/readyz`: database reachable, schema current)."""
+
+import logging
+
+import psycopg
+from flask import Blueprint, current_app
+
+from taskapi.db import transaction
+from taskapi.errors import ServiceUnavailable
+from taskapi.migrate import MIGRATION_TABLE
+
+bp = Blueprint("health", __name__)
+log = logging.getLogger(__name__)
+
+APPLIED_MIGRATIONS = f"SELECT migration_id FROM {MIGRATION_TABLE}"
+READY_TIMEOUT_SECONDS = 2.0
+
+
+@bp.get("/healthz")
+def healthz():
+    return {"status": "ok"}
+
+
+@bp.get("/readyz")
+def readyz():
+    try:
+        with transaction(timeout=READY_TIMEOUT_SECONDS) as conn:
+            applied = {row["migration_id"] for row in conn.execute(APPLIED_MIGRATIONS)}
+    except psycopg.errors.UndefinedTable:
+        applied = set()
+    missing = [m for m in current_app.config["MIGRATION_IDS"] if m not in applied]
+    if missing:
+        log.warning("not ready: migrations pending: %s", ", ".join(missing))
+        raise ServiceUnavailable("Database migrations are pending.")
+    return {"status": "ok"}

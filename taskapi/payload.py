@@ -1,0 +1,37 @@
+"""Reading a request body: media type, size, encoding and JSON syntax, before any schema sees it."""
+
+import json
+
+from flask import request
+
+from taskapi.errors import InvalidJson, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+
+MAX_BODY_BYTES = 65_536
+# What Werkzeug may read (app.config["MAX_CONTENT_LENGTH"]): one byte more than we accept. A declared
+# Content-Length above it is refused by Werkzeug before reading; a chunked body is cut there *silently*,
+# so reading one byte past the limit is how an oversized chunked body is told from one of exactly 64 KiB.
+READ_LIMIT = MAX_BODY_BYTES + 1
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def json_object():
+    """The body as a dict, or the SPEC's error: 415 not JSON, 413 too large, 400 undecodable or not an object."""
+    if request.mimetype != "application/json":
+        raise UnsupportedMediaType()
+    raw = request.get_data(cache=False)
+    if len(raw) > MAX_BODY_BYTES:
+        raise PayloadTooLarge()
+    try:
+        data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except UnicodeDecodeError:
+        raise InvalidJson("Request body is not valid UTF-8.") from None
+    except RecursionError:
+        raise ValidationFailed(details={"_schema": ["JSON is nested too deeply."]}) from None
+    except ValueError:
+        raise InvalidJson() from None
+    if not isinstance(data, dict):
+        raise ValidationFailed(details={"_schema": ["Request body must be a JSON object."]})
+    return data

@@ -1,0 +1,151 @@
+"""Marshmallow schemas: the one place that says what input is valid and how resources are written out."""
+
+import re
+import uuid
+from datetime import UTC
+
+from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate
+
+from taskapi.errors import TaskNotFound, UserNotFound
+
+UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+INT64_MAX = 2**63 - 1
+TITLE_MAX, DESCRIPTION_MAX = 255, 10_000
+
+
+def parse_uuid(value):
+    """A UUID from its 36-character hyphenated form (any case), or None for anything else."""
+    if isinstance(value, str) and UUID_RE.fullmatch(value):
+        return uuid.UUID(value)
+    return None
+
+
+PATH_ID_ERRORS = {"user_id": UserNotFound, "task_id": TaskNotFound}
+
+
+def parse_path_ids(endpoint, values):
+    """Turn `user_id` / `task_id` in the URL into UUIDs; an id that is not one names nothing: 404."""
+    for name, not_found in PATH_ID_ERRORS.items():
+        if values and name in values:
+            values[name] = parse_uuid(values[name])
+            if values[name] is None:
+                raise not_found()
+
+
+class Text(fields.String):
+    """A string PostgreSQL can store: no U+0000, no lone surrogate; optionally trimmed (str.strip)."""
+
+    default_error_messages = {"unstorable": "Must not contain U+0000 or unpaired surrogates."}
+
+    def __init__(self, *, strip=False, **kwargs):
+        super().__init__(**kwargs)
+        self.strip = strip
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in value or not value.isascii() and not _utf8_encodable(value):
+            raise self.make_error("unstorable")
+        return value.strip() if self.strip else value
+
+
+def _utf8_encodable(value):
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+class StrictBoolean(fields.Boolean):
+    """Only JSON true and false: "true", 1 and "yes" are not booleans."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
+class CanonicalUUID(fields.UUID):
+    """A UUID in the 36-character hyphenated form only; written out lowercase."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        parsed = parse_uuid(value)
+        if parsed is None:
+            raise self.make_error("invalid_uuid")
+        return parsed
+
+
+class UtcTimestamp(fields.DateTime):
+    """RFC 3339 in UTC with microseconds, e.g. 2026-01-07T09:30:00.123456Z."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class QueryInteger(fields.Integer):
+    """A query-string integer: ASCII digits only (no sign, spaces, underscores or exponent), at most 64 bits."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str) or not re.fullmatch(r"[0-9]{1,19}", value):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class QueryBoolean(fields.Boolean):
+    """A query-string boolean: exactly `true` or `false`, lowercase."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if value not in ("true", "false"):
+            raise self.make_error("invalid")
+        return value == "true"
+
+
+class UserSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    id = CanonicalUUID()
+    created_at = UtcTimestamp(dump_only=True)
+
+
+class TaskSchema(Schema):
+    """A task as clients write it (title, description, is_completed) and read it (every column).
+
+    Read-only fields are dump_only, so a body that sends them is rejected with the field named.
+    """
+
+    class Meta:
+        unknown = RAISE
+
+    id = fields.UUID(dump_only=True)
+    user_id = fields.UUID(dump_only=True)
+    title = Text(strip=True, required=True, validate=validate.Length(min=1, max=TITLE_MAX))
+    description = Text(allow_none=True, load_default=None, validate=validate.Length(max=DESCRIPTION_MAX))
+    is_completed = StrictBoolean(load_default=False)
+    created_at = UtcTimestamp(dump_only=True)
+    updated_at = UtcTimestamp(dump_only=True)
+
+
+class TaskListQuerySchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    limit = QueryInteger(load_default=20, validate=validate.Range(min=1, max=100))
+    offset = QueryInteger(load_default=0, validate=validate.Range(min=0, max=INT64_MAX))
+    is_completed = QueryBoolean()
+
+    @pre_load
+    def single_values(self, data, **kwargs):
+        """A repeated parameter is ambiguous: reject it rather than guess which value was meant."""
+        if hasattr(data, "getlist"):
+            repeated = {key: ["Give this parameter once."] for key in data if len(data.getlist(key)) > 1}
+            if repeated:
+                raise ValidationError(repeated)
+            data = data.to_dict()
+        return data
+
+
+user_schema = UserSchema()
+task_schema = TaskSchema()
+tasks_schema = TaskSchema(many=True)
+task_list_query_schema = TaskListQuerySchema()

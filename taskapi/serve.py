@@ -1,0 +1,54 @@
+"""`make run`: the database (embedded when DATABASE_URL is unset), pending migrations, then gunicorn.
+
+python -m taskapi.serve
+"""
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+from taskapi import config, embedded, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTANCE = ROOT / "instance"
+
+
+def database_url():
+    """DATABASE_URL when set; else, outside production, the embedded server's `taskapi` database."""
+    try:
+        return config.require_database_url()
+    except config.ConfigError:
+        if config.is_production():
+            raise
+    server = embedded.start(INSTANCE / "pgdata")
+    print(f"taskapi: embedded PostgreSQL, data in {INSTANCE / 'pgdata'}", flush=True)
+    return embedded.ensure_database(server, "taskapi")
+
+
+def main():
+    load_dotenv(ROOT / ".env")
+    try:
+        url = database_url()
+    except config.ConfigError as exc:
+        sys.exit(f"taskapi: {exc}")
+    os.environ["DATABASE_URL"] = url
+    applied = migrate.apply(url)
+    print(f"taskapi: migrations applied: {', '.join(applied) or 'none pending'}", flush=True)
+    bind = os.environ.get("TASKAPI_BIND", "127.0.0.1:8000")
+    print(f"taskapi: serving on http://{bind} (Ctrl-C stops)", flush=True)
+    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"], cwd=ROOT)
+    signal.signal(signal.SIGTERM, lambda *_: server.terminate())
+    while True:
+        try:
+            # Returning lets the embedded database stop with this process (its atexit hook).
+            sys.exit(server.wait())
+        except KeyboardInterrupt:
+            continue  # Ctrl-C reached gunicorn too; wait for its graceful shutdown
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""The tasks blueprint: one user's tasks, always reached through that user's path."""
+
+from flask import Blueprint, request, url_for
+
+from taskapi import queries
+from taskapi.db import transaction
+from taskapi.errors import TaskNotFound, UserNotFound, ValidationFailed
+from taskapi.payload import json_object
+from taskapi.schemas import task_list_query_schema, task_schema, tasks_schema
+
+bp = Blueprint("tasks", __name__, url_prefix="/users/<user_id>/tasks")
+
+
+def not_found(conn, user_id):
+    """The error for a task that is not there: the user's absence, else the task's. A task of another
+    user is simply not among this user's tasks, so it gets exactly the answer of one that never existed."""
+    return TaskNotFound() if queries.user_exists(conn, user_id) else UserNotFound()
+
+
+@bp.post("")
+def create_task(user_id):
+    fields = task_schema.load(json_object())
+    with transaction() as conn:
+        task = queries.insert_task(conn, user_id, **fields)
+    if task is None:
+        raise UserNotFound()
+    return task_schema.dump(task), 201, {"Location": url_for(".get_task", user_id=user_id, task_id=task["id"])}
+
+
+@bp.get("")
+def list_tasks(user_id):
+    query = task_list_query_schema.load(request.args)
+    with transaction() as conn:
+        page = queries.list_tasks(conn, user_id, **query)
+    if page is None:
+        raise UserNotFound()
+    return {
+        "items": tasks_schema.dump(page.items),
+        "total": page.total,
+        "limit": query["limit"],
+        "offset": query["offset"],
+    }
+
+
+@bp.get("/<task_id>")
+def get_task(user_id, task_id):
+    with transaction() as conn:
+        task = queries.fetch_task(conn, user_id, task_id)
+        if task is None:
+            raise not_found(conn, user_id)
+    return task_schema.dump(task)
+
+
+@bp.put("/<task_id>")
+def replace_task(user_id, task_id):
+    return _update(user_id, task_id, task_schema.load(json_object()))
+
+
+@bp.patch("/<task_id>")
+def patch_task(user_id, task_id):
+    fields = task_schema.load(json_object(), partial=True)
+    if not fields:
+        raise ValidationFailed(details={"_schema": ["Give at least one of title, description, is_completed."]})
+    return _update(user_id, task_id, fields)
+
+
+def _update(user_id, task_id, fields):
+    with transaction() as conn:
+        task = queries.update_task(conn, user_id, task_id, fields)
+        if task is None:
+            raise not_found(conn, user_id)
+    return task_schema.dump(task)
+
+
+@bp.delete("/<task_id>")
+def delete_task(user_id, task_id):
+    with transaction() as conn:
+        if not queries.delete_task(conn, user_id, task_id):
+            raise not_found(conn, user_id)
+    return "", 204

@@ -1,0 +1,121 @@
+"""Fixtures: a real PostgreSQL (embedded, or the server TEST_DATABASE_URL / DATABASE_URL names), a database of the
+tests' own on it, the app and its client, and a real gunicorn serving that database."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import psycopg
+import pytest
+from helpers import ROOT, free_port, http
+from psycopg import sql
+
+from taskapi import create_app, embedded, migrate
+from taskapi.db import close_pool
+
+TEST_DATABASE = "taskapi_test"
+
+
+def database_on(server_url, name):
+    """The URL of database `name` on the server `server_url` points to, created empty (dropped first)."""
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return urlsplit(server_url)._replace(path="/" + name).geturl()
+
+
+@pytest.fixture(scope="session")
+def server_url():
+    """A URL on the PostgreSQL server the tests use; they never touch the database it names."""
+    url = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
+    if url:
+        return url
+    # The embedded server of `make run`, shared; the tests keep to databases of their own on it.
+    return embedded.start(ROOT / "instance" / "pgdata").get_uri("postgres")
+
+
+@pytest.fixture(scope="session")
+def new_database(server_url):
+    """Make a fresh, empty database on the test server: new_database("name") -> its URL."""
+    return lambda name: database_on(server_url, name)
+
+
+@pytest.fixture(scope="session")
+def database_url(new_database):
+    url = new_database(TEST_DATABASE)
+    migrate.apply(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def app(database_url):
+    app = create_app({"DATABASE_URL": database_url, "TASKAPI_ENV": "testing"})
+    yield app
+    close_pool(app)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def user_id(client):
+    """A fresh user of this test alone, so tests never see each other's rows."""
+    return client.post("/users", json={}).get_json()["id"]
+
+
+@pytest.fixture
+def make_task(client, user_id):
+    def make(title="A task", owner=None, **fields):
+        response = client.post(f"/users/{owner or user_id}/tasks", json={"title": title, **fields})
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()
+
+    return make
+
+
+def wait_until_up(url, proc, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            if http("GET", url + "/healthz")[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} not up after {timeout}s")
+
+
+@pytest.fixture(scope="module")
+def gunicorn_server(database_url, tmp_path_factory):
+    """The real gunicorn, 2 workers, with the project's gunicorn.conf.py, on a free loopback port."""
+    port = free_port()
+    log = Path(tmp_path_factory.mktemp("gunicorn")) / "gunicorn.log"
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "WEB_CONCURRENCY": "2",
+        "TASKAPI_BIND": f"127.0.0.1:{port}",
+        "TASKAPI_ENV": "production",
+    }
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(base, proc)
+        yield {"url": base, "log": log, "proc": proc}
+    finally:
+        proc.terminate()
+        proc.wait(30)

@@ -1,0 +1,43 @@
+"""Plain helpers the tests share: the error-envelope assertion and a tiny HTTP client for real servers."""
+
+import json
+import socket
+from http.client import HTTPConnection
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def assert_error(response, status, code):
+    """The SPEC's envelope, exactly: status, JSON content type, code, a message and a details object."""
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/json"
+    body = response.get_json()
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"code", "message", "details"}
+    assert body["error"]["code"] == code
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    assert isinstance(body["error"]["details"], dict)
+    return body["error"]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http(method, url, body=None, headers=None, timeout=10):
+    """One request over a new connection: (status, headers, parsed JSON or None)."""
+    parts = urlsplit(url)
+    conn = HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    try:
+        data = body if isinstance(body, bytes | None) else json.dumps(body).encode()
+        sent = {"Content-Type": "application/json"} if body is not None else {}
+        conn.request(method, parts.path + (f"?{parts.query}" if parts.query else ""), data, {**sent, **(headers or {})})
+        response = conn.getresponse()
+        raw = response.read()
+        return response.status, dict(response.getheaders()), json.loads(raw) if raw else None
+    finally:
+        conn.close()

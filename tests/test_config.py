@@ -1,0 +1,47 @@
+"""Start-up: production without DATABASE_URL refuses with one clear line; bad settings fail at start."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from helpers import ROOT
+
+from taskapi import config
+
+REFUSAL = "DATABASE_URL is not set"
+
+
+def start(*args, **env):
+    clean = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_URL")}
+    return subprocess.run(args, cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        (sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"),
+        (sys.executable, "-m", "taskapi.serve"),
+    ],
+)
+def test_production_without_database_url_refuses_to_start(command, tmp_path):
+    result = start(*command, TASKAPI_ENV="production")
+    assert result.returncode != 0
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert len(lines) == 1 and REFUSAL in lines[0] and "production" in lines[0], lines
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("DB_POOL_MAX_SIZE", "many"), ("DB_POOL_TIMEOUT", "-1"), ("TRUSTED_PROXY_COUNT", "-2"), ("DB_POOL_MAX_SIZE", "0")],
+)
+def test_bad_settings_are_named(name, value):
+    with pytest.raises(config.ConfigError, match=name):
+        config.from_env({"DATABASE_URL": "postgresql://x/y", name: value})
+
+
+def test_prepare_threshold_none_disables_prepared_statements():
+    assert (
+        config.from_env({"DATABASE_URL": "postgresql://x/y", "DB_PREPARE_THRESHOLD": "none"})["DB_PREPARE_THRESHOLD"]
+        is None
+    )
