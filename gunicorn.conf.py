@@ -23,6 +23,9 @@ graceful_timeout = 20
 keepalive = 5
 accesslog = "-"
 errorlog = "-"
+# gunicorn 27's control socket lives at one path per user ($HOME/.gunicorn); several instances on one host would
+# fight over it, and nothing here uses it.
+control_socket_disable = True
 
 
 def post_worker_init(worker):
