@@ -8,6 +8,7 @@ from dotenv import load_dotenv
 load_dotenv()
 
 from taskapi.config import ConfigError, require_database_url  # noqa: E402  (after .env is read)
+from taskapi.logs import FORMATTER  # noqa: E402
 
 try:
     require_database_url()
@@ -21,8 +22,21 @@ worker_class = "sync"
 timeout = 30
 graceful_timeout = 20
 keepalive = 5
-accesslog = "-"
+# The app writes one JSON line per request (taskapi.access, with its request id), so gunicorn's access log stays
+# off; gunicorn's own lines (boot, worker exits, timeouts) are JSON of the same shape, on stderr.
+accesslog = None
 errorlog = "-"
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "pythonjsonlogger.json.JsonFormatter", **FORMATTER}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+    "root": {"level": "WARNING", "handlers": ["stderr"]},
+    "loggers": {
+        "gunicorn.error": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
+        "gunicorn.access": {"level": "CRITICAL", "handlers": [], "propagate": False},
+    },
+}
 # gunicorn 27's control socket lives at one path per user ($HOME/.gunicorn); several instances on one host would
 # fight over it, and nothing here uses it.
 control_socket_disable = True

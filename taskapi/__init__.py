@@ -5,7 +5,7 @@ import os
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from taskapi import config, db, errors, health, migrate, tasks, users
+from taskapi import config, db, errors, health, logs, migrate, tasks, users
 from taskapi.payload import READ_LIMIT
 from taskapi.schemas import parse_path_ids
 
@@ -17,6 +17,7 @@ def create_app(overrides=None):
     app.config.update(MAX_CONTENT_LENGTH=READ_LIMIT, MIGRATION_IDS=migrate.migration_ids())
     app.json.sort_keys = False  # fields in the documented order: id, user_id, title, ...
 
+    logs.init_app(app)
     errors.init_app(app)
     db.init_app(app)
     app.url_value_preprocessor(parse_path_ids)

@@ -24,7 +24,7 @@ def healthz():
 @bp.get("/readyz")
 def readyz():
     try:
-        with transaction(timeout=READY_TIMEOUT_SECONDS) as conn:
+        with transaction(timeout=min(READY_TIMEOUT_SECONDS, current_app.config["DB_POOL_TIMEOUT"])) as conn:
             applied = {row["migration_id"] for row in conn.execute(APPLIED_MIGRATIONS)}
     except psycopg.errors.UndefinedTable:
         applied = set()

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -92,19 +93,19 @@ def wait_until_up(url, proc, timeout=30):
     raise RuntimeError(f"{url} not up after {timeout}s")
 
 
-@pytest.fixture(scope="module")
-def gunicorn_server(database_url, tmp_path_factory):
-    """The real gunicorn, 2 workers, with the project's gunicorn.conf.py, on a free loopback port."""
+@contextmanager
+def running_gunicorn(database_url, log, **env):
+    """The real gunicorn (gunicorn.conf.py, 2 workers) on a free loopback port, its output in `log`."""
     port = free_port()
-    log = Path(tmp_path_factory.mktemp("gunicorn")) / "gunicorn.log"
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
         "WEB_CONCURRENCY": "2",
         "TASKAPI_BIND": f"127.0.0.1:{port}",
         "TASKAPI_ENV": "production",
+        **env,
     }
-    with log.open("wb") as out:
+    with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
             cwd=ROOT,
@@ -115,7 +116,13 @@ def gunicorn_server(database_url, tmp_path_factory):
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(base, proc)
-        yield {"url": base, "log": log, "proc": proc}
+        yield {"url": base, "port": port, "log": Path(log), "proc": proc}
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+@pytest.fixture(scope="module")
+def gunicorn_server(database_url, tmp_path_factory):
+    with running_gunicorn(database_url, tmp_path_factory.mktemp("gunicorn") / "gunicorn.log") as server:
+        yield server

@@ -1,5 +1,7 @@
 """The envelope everywhere: unknown routes, wrong methods, encoded slashes, and no internals in any answer."""
 
+import json
+import re
 import uuid
 
 import pytest
@@ -47,13 +49,34 @@ def test_every_error_is_json_and_hides_internals(client, user_id):
             assert leak not in text
 
 
-def test_unexpected_failure_is_a_generic_500(database_url):
+def test_unexpected_failure_is_a_generic_500_and_its_trace_goes_to_the_log(database_url, capsys):
     app = create_app({"DATABASE_URL": database_url})
 
     @app.get("/_boom_for_test")
     def boom():
         raise RuntimeError("secret internals: SELECT * FROM tasks")
 
-    response = app.test_client().get("/_boom_for_test")
+    response = app.test_client().get("/_boom_for_test", headers={"X-Request-ID": "boom-1"})
     error = assert_error(response, 500, "INTERNAL_ERROR")
     assert "secret" not in response.get_data(as_text=True) and error["details"] == {}
+    assert response.headers["X-Request-ID"] == "boom-1"
+    logged = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+    failure = next(line for line in logged if line["level"] == "ERROR")
+    assert failure["request_id"] == "boom-1"
+    assert "Traceback" in failure["exc_info"] and "secret internals" in failure["exc_info"]
+    access = next(line for line in logged if line["name"] == "taskapi.access")
+    assert access["status"] == 500 and access["path"] == "/_boom_for_test"
+
+
+@pytest.mark.parametrize(
+    ("given", "echoed"),
+    [("abc-123", "abc-123"), ("0b7e7c6e-5d0a-4a35-9e39-2a3b8c1d2e3f", "0b7e7c6e-5d0a-4a35-9e39-2a3b8c1d2e3f")],
+)
+def test_well_formed_request_id_is_echoed(client, given, echoed):
+    assert client.get("/healthz", headers={"X-Request-ID": given}).headers["X-Request-ID"] == echoed
+
+
+@pytest.mark.parametrize("given", ["", "has space", "x" * 129, "semi;colon", 'quote"', "\u00e9t\u00e9"])
+def test_malformed_request_id_is_replaced(client, given):
+    echoed = client.get("/users/nope", headers={"X-Request-ID": given}).headers["X-Request-ID"]
+    assert echoed != given and re.fullmatch(r"[0-9a-f]{32}", echoed)

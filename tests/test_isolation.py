@@ -24,8 +24,9 @@ CALLS = [
 def test_another_users_task_answers_like_one_that_never_existed(client, user_id, victim, method, body):
     owner, task = victim
     send = getattr(client, method)
-    foreign = send(f"/users/{user_id}/tasks/{task['id']}", json=body)
-    never = send(f"/users/{user_id}/tasks/{uuid.uuid4()}", json=body)
+    same_id = {"X-Request-ID": "isolation"}  # else the per-request id would be the one header that differs
+    foreign = send(f"/users/{user_id}/tasks/{task['id']}", json=body, headers=same_id)
+    never = send(f"/users/{user_id}/tasks/{uuid.uuid4()}", json=body, headers=same_id)
     assert foreign.status_code == never.status_code == 404
     assert foreign.get_data() == never.get_data()
     assert dict(foreign.headers) == dict(never.headers)
