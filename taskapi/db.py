@@ -1,4 +1,4 @@
-"""The connection pool: built by the app factory, opened lazily in each process, one transaction per use."""
+"""The connection pool: built by the app factory, opened lazily in each process, autocommit connections."""
 
 import logging
 import threading
@@ -13,6 +13,7 @@ from taskapi.errors import ServiceUnavailable
 
 log = logging.getLogger(__name__)
 _open_lock = threading.Lock()
+RECONNECT_TIMEOUT_SECONDS = 5.0
 
 
 def init_app(app):
@@ -22,7 +23,6 @@ def init_app(app):
     def configure(conn):
         # Session setting, once per new connection; a runaway query is cancelled, not waited for.
         conn.execute("SELECT set_config('statement_timeout', %s, false)", (f"{statement_timeout}ms",))
-        conn.commit()
 
     # open=False: a pool opened at import would be shared across gunicorn's fork; each worker opens its own.
     app.extensions["taskapi.pool"] = ConnectionPool(
@@ -32,8 +32,15 @@ def init_app(app):
         timeout=cfg["DB_POOL_TIMEOUT"],
         open=False,
         check=ConnectionPool.check_connection,
+        # A lost connection is retried with exponential backoff; giving up after a few seconds (instead of the
+        # default 5 minutes) means the next request starts a fresh attempt, so a worker whose backoff grew long
+        # during an outage is back as soon as PostgreSQL is, not up to minutes later.
+        reconnect_timeout=RECONNECT_TIMEOUT_SECONDS,
         configure=configure,
         kwargs={
+            # Every request runs a single statement (the list's count and page are one), so autocommit spares the
+            # BEGIN and COMMIT round trips; work that needs several statements uses `with conn.transaction():`.
+            "autocommit": True,
             "row_factory": dict_row,
             "prepare_threshold": cfg["DB_PREPARE_THRESHOLD"],
             "connect_timeout": cfg["DB_CONNECT_TIMEOUT"],
@@ -59,8 +66,8 @@ def close_pool(app):
 
 
 @contextmanager
-def transaction(timeout=None):
-    """A connection in a transaction that commits on success and rolls back on error.
+def connection(timeout=None):
+    """A pooled connection in autocommit mode: each statement commits on its own.
 
     A database that cannot be reached, or a pool with no free connection in time, is a 503 to the client.
     """

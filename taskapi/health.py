@@ -5,7 +5,7 @@ import logging
 import psycopg
 from flask import Blueprint, current_app
 
-from taskapi.db import transaction
+from taskapi.db import connection
 from taskapi.errors import ServiceUnavailable
 from taskapi.migrate import MIGRATION_TABLE
 
@@ -24,7 +24,7 @@ def healthz():
 @bp.get("/readyz")
 def readyz():
     try:
-        with transaction(timeout=min(READY_TIMEOUT_SECONDS, current_app.config["DB_POOL_TIMEOUT"])) as conn:
+        with connection(timeout=min(READY_TIMEOUT_SECONDS, current_app.config["DB_POOL_TIMEOUT"])) as conn:
             applied = {row["migration_id"] for row in conn.execute(APPLIED_MIGRATIONS)}
     except psycopg.errors.UndefinedTable:
         applied = set()

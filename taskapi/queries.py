@@ -46,16 +46,20 @@ DELETE_TASK = "DELETE FROM tasks WHERE user_id = %(user_id)s AND id = %(task_id)
 
 _STATUS_FILTER = "(%(is_completed)s::boolean IS NULL OR is_completed = %(is_completed)s::boolean)"
 
-COUNT_TASKS = f"""
-SELECT EXISTS (SELECT 1 FROM users WHERE id = %(user_id)s) AS user_found,
-       (SELECT count(*) FROM tasks WHERE user_id = %(user_id)s AND {_STATUS_FILTER}) AS total
-"""
-
+# One statement, one snapshot: whether the user exists, how many tasks match, and the page. The head row always
+# comes back; with an empty page its task columns are NULL.
 LIST_TASKS = f"""
-SELECT {TASK_COLUMNS} FROM tasks
-WHERE user_id = %(user_id)s AND {_STATUS_FILTER}
-ORDER BY created_at DESC, id DESC
-LIMIT %(limit)s OFFSET %(offset)s
+SELECT head.user_found, head.total,
+       page.id, page.user_id, page.title, page.description, page.is_completed, page.created_at, page.updated_at
+FROM (SELECT EXISTS (SELECT 1 FROM users WHERE id = %(user_id)s) AS user_found,
+             (SELECT count(*) FROM tasks WHERE user_id = %(user_id)s AND {_STATUS_FILTER}) AS total) AS head
+LEFT JOIN LATERAL (
+    SELECT {TASK_COLUMNS} FROM tasks
+    WHERE user_id = %(user_id)s AND {_STATUS_FILTER}
+    ORDER BY created_at DESC, id DESC
+    LIMIT %(limit)s OFFSET %(offset)s
+) AS page ON true
+ORDER BY page.created_at DESC, page.id DESC
 """
 
 
@@ -116,8 +120,7 @@ def delete_task(conn, user_id, task_id):
 def list_tasks(conn, user_id, limit, offset, is_completed=None):
     """One page of the user's tasks, newest first, with the count of all that match; None when no such user."""
     params = {"user_id": user_id, "limit": limit, "offset": offset, "is_completed": is_completed}
-    head = conn.execute(COUNT_TASKS, params).fetchone()
-    if not head["user_found"]:
+    rows = conn.execute(LIST_TASKS, params).fetchall()
+    if not rows[0]["user_found"]:
         return None
-    items = conn.execute(LIST_TASKS, params).fetchall() if head["total"] > offset else []
-    return Page(items=items, total=head["total"])
+    return Page(items=[row for row in rows if row["id"] is not None], total=rows[0]["total"])

@@ -3,10 +3,10 @@
 from flask import Blueprint, request, url_for
 
 from taskapi import queries
-from taskapi.db import transaction
+from taskapi.db import connection
 from taskapi.errors import TaskNotFound, UserNotFound, ValidationFailed
 from taskapi.payload import json_object
-from taskapi.schemas import task_list_query_schema, task_schema, tasks_schema
+from taskapi.schemas import task_json, task_list_query_schema, task_schema
 
 bp = Blueprint("tasks", __name__, url_prefix="/users/<user_id>/tasks")
 
@@ -20,22 +20,22 @@ def not_found(conn, user_id):
 @bp.post("")
 def create_task(user_id):
     fields = task_schema.load(json_object())
-    with transaction() as conn:
+    with connection() as conn:
         task = queries.insert_task(conn, user_id, **fields)
     if task is None:
         raise UserNotFound()
-    return task_schema.dump(task), 201, {"Location": url_for(".get_task", user_id=user_id, task_id=task["id"])}
+    return task_json(task), 201, {"Location": url_for(".get_task", user_id=user_id, task_id=task["id"])}
 
 
 @bp.get("")
 def list_tasks(user_id):
     query = task_list_query_schema.load(request.args)
-    with transaction() as conn:
+    with connection() as conn:
         page = queries.list_tasks(conn, user_id, **query)
     if page is None:
         raise UserNotFound()
     return {
-        "items": tasks_schema.dump(page.items),
+        "items": [task_json(task) for task in page.items],
         "total": page.total,
         "limit": query["limit"],
         "offset": query["offset"],
@@ -44,11 +44,11 @@ def list_tasks(user_id):
 
 @bp.get("/<task_id>")
 def get_task(user_id, task_id):
-    with transaction() as conn:
+    with connection() as conn:
         task = queries.fetch_task(conn, user_id, task_id)
         if task is None:
             raise not_found(conn, user_id)
-    return task_schema.dump(task)
+    return task_json(task)
 
 
 @bp.put("/<task_id>")
@@ -65,16 +65,16 @@ def patch_task(user_id, task_id):
 
 
 def _update(user_id, task_id, fields):
-    with transaction() as conn:
+    with connection() as conn:
         task = queries.update_task(conn, user_id, task_id, fields)
         if task is None:
             raise not_found(conn, user_id)
-    return task_schema.dump(task)
+    return task_json(task)
 
 
 @bp.delete("/<task_id>")
 def delete_task(user_id, task_id):
-    with transaction() as conn:
+    with connection() as conn:
         if not queries.delete_task(conn, user_id, task_id):
             raise not_found(conn, user_id)
     return "", 204

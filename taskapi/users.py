@@ -3,7 +3,7 @@
 from flask import Blueprint, url_for
 
 from taskapi import queries
-from taskapi.db import transaction
+from taskapi.db import connection
 from taskapi.errors import Conflict, UserNotFound
 from taskapi.payload import json_object
 from taskapi.schemas import user_schema
@@ -14,7 +14,7 @@ bp = Blueprint("users", __name__)
 @bp.post("/users")
 def create_user():
     fields = user_schema.load(json_object())
-    with transaction() as conn:
+    with connection() as conn:
         user = queries.insert_user(conn, fields.get("id"))
     if user is None:
         raise Conflict("A user with this id already exists.")
@@ -23,7 +23,7 @@ def create_user():
 
 @bp.get("/users/<user_id>")
 def get_user(user_id):
-    with transaction() as conn:
+    with connection() as conn:
         user = queries.fetch_user(conn, user_id)
     if user is None:
         raise UserNotFound()
@@ -32,7 +32,7 @@ def get_user(user_id):
 
 @bp.delete("/users/<user_id>")
 def delete_user(user_id):
-    with transaction() as conn:
+    with connection() as conn:
         deleted = queries.delete_user(conn, user_id)
     if not deleted:
         raise UserNotFound()

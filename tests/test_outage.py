@@ -61,17 +61,25 @@ def test_outage_gives_fast_503s_then_recovers_without_losing_writes(own_postgres
 
         up_at = time.monotonic()
         server.ensure_postgres_running()
-        recovered = None
-        while time.monotonic() - up_at < 60:
+        first_success = full_recovery = None
+        while time.monotonic() - up_at < 60 and full_recovery is None:
             if timed("POST", f"{base}/users/{user}/tasks", {"title": "after"})[0] == 201:
-                recovered = time.monotonic() - up_at
-                break
+                first_success = first_success or time.monotonic() - up_at
+                # Every worker is back when a whole burst (spread over both by the kernel) succeeds.
+                if {http("GET", f"{base}/users/{user}/tasks?limit=100")[0] for _ in range(20)} == {200}:
+                    full_recovery = time.monotonic() - up_at
             time.sleep(0.2)
-        assert recovered is not None, "the service did not recover within 60 s of PostgreSQL's restart"
-        # Both workers are back: every request of a burst succeeds.
-        assert {http("GET", f"{base}/users/{user}/tasks?limit=100")[0] for _ in range(20)} == {200}
+        assert full_recovery is not None, "the service did not recover within 60 s of PostgreSQL's restart"
         page = http("GET", f"{base}/users/{user}/tasks?limit=100")[2]
         assert set(acknowledged) <= {task["id"] for task in page["items"]}
         assert http("GET", base + "/readyz")[0] == 200
 
-    print(json.dumps({"first_503_s": round(first_503, 2), "recovery_s": round(recovered, 2)}))
+    print(
+        json.dumps(
+            {
+                "first_503_s": round(first_503, 2),
+                "first_2xx_s": round(first_success, 2),
+                "all_workers_2xx_s": round(full_recovery, 2),
+            }
+        )
+    )

@@ -137,3 +137,16 @@ def test_body_errors_on_every_writing_endpoint(client, user_id, make_task, metho
     assert_error(send(path, data=big, content_type="application/json"), 413, "PAYLOAD_TOO_LARGE")
     # Nothing above changed the task.
     assert client.get(f"/users/{user_id}/tasks/{task['id']}").get_json() == task
+
+
+def test_fast_serializer_writes_exactly_what_the_schema_does(app, user_id, make_task):
+    """tasks.py writes tasks with task_json (speed); TaskSchema stays the contract it must match."""
+    from taskapi import queries
+    from taskapi.db import connection
+    from taskapi.schemas import task_json, task_schema
+
+    samples = [make_task("plain"), make_task(" x ", description="", is_completed=True), make_task("d", description="é")]
+    with app.app_context(), connection() as conn:
+        for sample in samples:
+            row = queries.fetch_task(conn, uuid.UUID(user_id), uuid.UUID(sample["id"]))
+            assert task_json(row) == task_schema.dump(row) == sample
