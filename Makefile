@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint format nginx
+.PHONY: run test lint format nginx bench
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,12 @@ nginx:
 	  { test "$$(id -u)" = 0 && apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx >/dev/null; } || \
 	  echo "nginx is not installed and cannot be here: its tests will be skipped (in CI they fail)"
+
+# Load on taskapi alone (gunicorn, embedded PostgreSQL), with wrk from Debian: installed when missing, as root.
+bench: $(VENV)/.installed
+	@command -v wrk >/dev/null 2>&1 || { test "$$(id -u)" = 0 && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >/dev/null; }
+	$(PY) bench/run.py
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
