@@ -1,13 +1,16 @@
 """gunicorn settings for taskapi: `gunicorn -c gunicorn.conf.py wsgi:app`. Every value comes from the environment."""
 
+import json
 import os
 import sys
 
+import gunicorn.util
 from dotenv import load_dotenv
 
 load_dotenv()
 
 from taskapi.config import ConfigError, require_database_url  # noqa: E402  (after .env is read)
+from taskapi.errors import code_for  # noqa: E402
 from taskapi.logs import FORMATTER  # noqa: E402
 
 try:
@@ -54,3 +57,16 @@ def worker_exit(server, worker):
 
     if worker.wsgi is not None:
         close_pool(worker.wsgi)
+
+
+def write_json_error(sock, status_int, reason, mesg):
+    """gunicorn's own error answer (bad request line, URI over 4094 bytes, headers too large), in the API's envelope."""
+    code, message = code_for(status_int, reason)
+    body = json.dumps({"error": {"code": code, "message": message, "details": {}}})
+    head = f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+    gunicorn.util.write_nonblock(sock, f"{head}Content-Length: {len(body)}\r\n\r\n{body}".encode("latin-1"))
+
+
+# gunicorn answers requests it cannot parse before the app sees them, with an HTML page written by this one
+# function; the SPEC wants its JSON envelope on every error, so that function is swapped for one that writes it.
+gunicorn.util.write_error = write_json_error

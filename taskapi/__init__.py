@@ -5,14 +5,14 @@ import os
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from taskapi import config, db, errors, health, logs, migrate, tasks, users
+from taskapi import config, db, docs, errors, health, logs, migrate, tasks, users
 from taskapi.payload import READ_LIMIT
 from taskapi.schemas import parse_path_ids
 
 
 def create_app(overrides=None):
     """Build the app from the environment; `overrides` (string values, as in the environment) win over it."""
-    app = Flask(__name__, instance_relative_config=True)
+    app = Flask(__name__, instance_relative_config=True, static_folder=None)
     app.config.update(config.from_env({**os.environ, **(overrides or {})}))
     app.config.update(MAX_CONTENT_LENGTH=READ_LIMIT, MIGRATION_IDS=migrate.migration_ids())
     app.json.sort_keys = False  # fields in the documented order: id, user_id, title, ...
@@ -21,7 +21,7 @@ def create_app(overrides=None):
     errors.init_app(app)
     db.init_app(app)
     app.url_value_preprocessor(parse_path_ids)
-    for blueprint in (users.bp, tasks.bp, health.bp):
+    for blueprint in (users.bp, tasks.bp, health.bp, docs.bp):
         app.register_blueprint(blueprint)
 
     proxies = app.config["TRUSTED_PROXY_COUNT"]

@@ -65,7 +65,13 @@ HTTP_CODES = {
     405: ("METHOD_NOT_ALLOWED", "Method not allowed."),
     413: (PayloadTooLarge.code, PayloadTooLarge.message),
     415: ("UNSUPPORTED_MEDIA_TYPE", UnsupportedMediaType.message),
+    500: (ApiError.code, ApiError.message),
 }
+
+
+def code_for(status, name):
+    """The SPEC's code and message for an HTTP status; others get a code from the name (URI Too Long: URI_TOO_LONG)."""
+    return HTTP_CODES.get(status, (name.upper().replace(" ", "_"), name + "."))
 
 
 def error_response(status, code, message, details=None, headers=None):
@@ -85,7 +91,7 @@ def handle_validation_error(exc):
 
 
 def handle_http_exception(exc):
-    code, message = HTTP_CODES.get(exc.code, (exc.name.upper().replace(" ", "_"), exc.name + "."))
+    code, message = code_for(exc.code, exc.name)
     headers = {"Allow": ", ".join(exc.valid_methods)} if getattr(exc, "valid_methods", None) else {}
     return error_response(exc.code, code, message, headers=headers)
 

@@ -32,12 +32,18 @@ def parse_path_ids(endpoint, values):
                 raise not_found()
 
 
+# What the OpenAPI document says of Text fields (JSON Schema can't express "unpaired surrogate").
+NO_NUL = r"^[^\x00]*$"
+NOT_BLANK = r"^[^\x00]*[^\s\x00][^\x00]*$"
+
+
 class Text(fields.String):
     """A string PostgreSQL can store: no U+0000, no lone surrogate; optionally trimmed (str.strip)."""
 
     default_error_messages = {"unstorable": "Must not contain U+0000 or unpaired surrogates."}
 
     def __init__(self, *, strip=False, **kwargs):
+        kwargs["metadata"] = {"pattern": NOT_BLANK if strip else NO_NUL, **kwargs.get("metadata", {})}
         super().__init__(**kwargs)
         self.strip = strip
 

@@ -70,3 +70,30 @@ def test_chunked_body_limit(gunicorn_server, size, status):
     assert status_line.split()[1] == status, status_line
     if status == b"413":
         assert b'"PAYLOAD_TOO_LARGE"' in payload
+
+
+@pytest.mark.parametrize(
+    ("request_head", "status", "code"),
+    [
+        (b"GET /users?" + b"x" * 5000 + b" HTTP/1.1\r\nHost: t\r\n\r\n", b"414", "URI_TOO_LONG"),
+        (
+            b"GET /healthz HTTP/1.1\r\nHost: t\r\n" + b"X-Big: y\r\n" * 120 + b"\r\n",
+            b"431",
+            "REQUEST_HEADER_FIELDS_TOO_LARGE",
+        ),
+        (b"NOT A REQUEST\r\n\r\n", b"400", "VALIDATION_ERROR"),
+    ],
+)
+def test_requests_gunicorn_itself_refuses_get_the_envelope(gunicorn_server, request_head, status, code):
+    import json
+
+    parts = urlsplit(gunicorn_server["url"])
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(request_head)
+        answer = b""
+        while part := sock.recv(65536):
+            answer += part
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.split()[1] == status, head
+    assert b"Content-Type: application/json" in head
+    assert json.loads(body) == {"error": {"code": code, "message": json.loads(body)["error"]["message"], "details": {}}}
