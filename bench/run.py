@@ -52,6 +52,16 @@ def seed(url, users, tasks, pairs_file):
     pairs_file.write_text("".join(f"{u} {t}\n" for u, t in rows))
 
 
+def worker_rss_mib(master_pid):
+    """Resident memory of each gunicorn worker (the master's children), in MiB."""
+    rss = []
+    for pid in Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split():
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                rss.append(int(line.split()[1]) / 1024)
+    return rss
+
+
 def wait_up(url, proc):
     for _ in range(300):
         if proc.poll() is not None:
@@ -128,6 +138,7 @@ def main():
             r = json.loads([line for line in out.splitlines() if line.startswith("{")][-1])
             rps = r["requests"] / (r["duration_us"] / 1e6)
             print(f"{workload:10}{rps:10.1f}{r['p50_us'] / 1000:10.2f}{r['p99_us'] / 1000:10.2f}{r['errors']:8d}")
+        print("worker RSS after the runs: " + ", ".join(f"{mib:.1f} MiB" for mib in worker_rss_mib(gunicorn.pid)))
     finally:
         gunicorn.terminate()
         gunicorn.wait(30)
