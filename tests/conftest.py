@@ -3,29 +3,18 @@ tests' own on it, the app and its client, and a real gunicorn serving that datab
 
 import os
 import subprocess
-import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit
 
-import psycopg
 import pytest
 from helpers import ROOT, free_port, http
-from psycopg import sql
 
 from taskapi import create_app, embedded, migrate
 from taskapi.db import close_pool
+from taskapi.serve import GUNICORN
 
 TEST_DATABASE = "taskapi_test"
-
-
-def database_on(server_url, name):
-    """The URL of database `name` on the server `server_url` points to, created empty (dropped first)."""
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return urlsplit(server_url)._replace(path="/" + name).geturl()
 
 
 @pytest.fixture(scope="session")
@@ -41,7 +30,7 @@ def server_url():
 @pytest.fixture(scope="session")
 def new_database(server_url):
     """Make a fresh, empty database on the test server: new_database("name") -> its URL."""
-    return lambda name: database_on(server_url, name)
+    return lambda name: embedded.ensure_database(server_url, name, fresh=True)
 
 
 @pytest.fixture(scope="session")
@@ -107,7 +96,7 @@ def running_gunicorn(database_url, log, **env):
     }
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+            GUNICORN,
             cwd=ROOT,
             env=env,
             stdout=out,

@@ -8,6 +8,7 @@ import pytest
 from helpers import ROOT
 
 from taskapi import config
+from taskapi.serve import GUNICORN
 
 REFUSAL = "DATABASE_URL is not set"
 
@@ -20,7 +21,7 @@ def start(*args, **env):
 @pytest.mark.parametrize(
     "command",
     [
-        (sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"),
+        tuple(GUNICORN),
         (sys.executable, "-m", "taskapi.serve"),
     ],
 )

@@ -17,7 +17,7 @@ POOL_TIMEOUT = 1.0  # seconds a request waits for a connection before its 503
 def own_postgres(tmp_path):
     """A PostgreSQL of this test alone, since the test stops it."""
     server = embedded.start(tmp_path / "pgdata")
-    url = embedded.ensure_database(server, "outage")
+    url = embedded.ensure_database(server.get_uri("postgres"), "outage")
     migrate.apply(url)
     yield server, url
     server.ensure_postgres_running()  # leave it running, so its owner's exit hook stops it cleanly
