@@ -32,9 +32,11 @@ def parse_path_ids(endpoint, values):
                 raise not_found()
 
 
-# What the OpenAPI document says of Text fields (JSON Schema can't express "unpaired surrogate").
-NO_NUL = r"^[^\x00]*$"
-NOT_BLANK = r"^[^\x00]*[^\s\x00][^\x00]*$"
+# What the OpenAPI document says of Text fields (JSON Schema can't express "unpaired surrogate"). The whitespace is
+# spelled out, exactly what str.strip() removes: `\s` means different sets in Python, ECMA and Rust regexes.
+_WHITESPACE = "".join(f"\\u{ord(c):04x}" for c in map(chr, range(0x10000)) if c.isspace())
+NO_NUL = r"^[^\u0000]*$"
+NOT_BLANK = rf"^[^\u0000]*[^\u0000{_WHITESPACE}][^\u0000]*$"
 
 
 class Text(fields.String):

@@ -99,3 +99,17 @@ def test_schemathesis_finds_nothing(gunicorn_server, tmp_path):
     )
     print(result.stdout[-4000:])
     assert result.returncode == 0, result.stdout[-20000:] + result.stderr[-5000:]
+
+
+def test_documented_title_pattern_means_what_the_server_does():
+    """A one-character title matches the document's pattern exactly when the server accepts it (no NUL; not blank
+    to str.strip()), for every BMP character, so a generator trusting the document never sends a refused title."""
+    from taskapi.schemas import NOT_BLANK
+
+    pattern = re.compile(openapi.build()["components"]["schemas"]["Task"]["properties"]["title"]["pattern"])
+    assert pattern.pattern == NOT_BLANK
+    for code in range(0x10000):
+        if 0xD800 <= code <= 0xDFFF:
+            continue  # lone surrogates are refused separately; JSON Schema cannot say so
+        char = chr(code)
+        assert bool(pattern.fullmatch(char)) == (char != "\x00" and bool(char.strip())), hex(code)
