@@ -10,7 +10,7 @@ from dotenv import load_dotenv
 load_dotenv()
 
 from taskapi.config import ConfigError, require_database_url  # noqa: E402  (after .env is read)
-from taskapi.errors import code_for  # noqa: E402
+from taskapi.errors import code_for, envelope  # noqa: E402
 from taskapi.logs import FORMATTER  # noqa: E402
 
 try:
@@ -61,8 +61,7 @@ def worker_exit(server, worker):
 
 def write_json_error(sock, status_int, reason, mesg):
     """gunicorn's own error answer (bad request line, URI over 4094 bytes, headers too large), in the API's envelope."""
-    code, message = code_for(status_int, reason)
-    body = json.dumps({"error": {"code": code, "message": message, "details": {}}})
+    body = json.dumps(envelope(*code_for(status_int, reason)))
     head = f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
     gunicorn.util.write_nonblock(sock, f"{head}Content-Length: {len(body)}\r\n\r\n{body}".encode("latin-1"))
 

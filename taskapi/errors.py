@@ -74,8 +74,13 @@ def code_for(status, name):
     return HTTP_CODES.get(status, (name.upper().replace(" ", "_"), name + "."))
 
 
+def envelope(code, message, details=None):
+    """The SPEC's error body; every error answer, the app's and gunicorn's own, is made from it."""
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
 def error_response(status, code, message, details=None, headers=None):
-    response = jsonify({"error": {"code": code, "message": message, "details": details or {}}})
+    response = jsonify(envelope(code, message, details))
     response.status_code = status
     response.headers.update(headers or {})
     return response

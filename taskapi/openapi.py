@@ -10,23 +10,14 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import Schema, fields, validate
 
-from taskapi.errors import (
-    HTTP_CODES,
-    ApiError,
-    Conflict,
-    InvalidJson,
-    ServiceUnavailable,
-    TaskNotFound,
-    UserNotFound,
-    ValidationFailed,
-)
+from taskapi.errors import HTTP_CODES, ApiError
 from taskapi.schemas import TaskListQuerySchema, TaskSchema, UserSchema
 
 ERROR_CODES = sorted(
     {code for code, _ in HTTP_CODES.values()}
     | {"URI_TOO_LONG", "REQUEST_HEADER_FIELDS_TOO_LARGE"}
-    | {cls.code for cls in (ApiError, Conflict, InvalidJson, ServiceUnavailable, TaskNotFound, UserNotFound)}
-    | {ValidationFailed.code}
+    | {ApiError.code}
+    | {cls.code for cls in ApiError.__subclasses__()}
 )
 
 
