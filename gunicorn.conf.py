@@ -9,12 +9,12 @@ from dotenv import load_dotenv
 
 load_dotenv()
 
-from taskapi.config import ConfigError, require_database_url  # noqa: E402  (after .env is read)
+from taskapi.config import ConfigError, from_env, is_production  # noqa: E402  (after .env is read)
 from taskapi.errors import code_for, envelope  # noqa: E402
 from taskapi.logs import FORMATTER  # noqa: E402
 
 try:
-    require_database_url()
+    settings = from_env()
 except ConfigError as exc:
     # One clear line, before any worker is forked.
     sys.exit(f"taskapi: {exc}")
@@ -43,6 +43,11 @@ logconfig_dict = {
 # gunicorn 27's control socket lives at one path per user ($HOME/.gunicorn); several instances on one host would
 # fight over it, and nothing here uses it.
 control_socket_disable = True
+
+
+def on_starting(server):
+    if is_production() and settings["AUTH_MODE"] == "none":
+        server.log.warning("AUTH_MODE=none in production: every client can act for every user.")
 
 
 def post_worker_init(worker):

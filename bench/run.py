@@ -4,10 +4,14 @@ Seeds a fresh `taskapi_bench` database (users x tasks), starts gunicorn, drives 
 req/s, p50 and p99 per workload. For the comparison with the seed design, see the README (Performance).
 
     python bench/run.py [--duration 10] [--connections 32] [--workers 2] [--users 100] [--tasks-per-user 200]
-                        [--workloads list,get,create,update,mixed]
+                        [--workloads list,get,create,update,mixed] [--auth none,hs256,rs256]
+
+Each `--auth` mode gets its own gunicorn: `none` (AUTH_MODE=none), `hs256` (a JWT_SECRET) or `rs256` (keys from a
+JWKS served by this script), every request carrying its user's token; the difference is the cost of authentication.
 """
 
 import argparse
+import http.server
 import json
 import os
 import shutil
@@ -15,6 +19,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -22,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import jwt  # noqa: E402
 import psycopg  # noqa: E402
 
 from taskapi import embedded, migrate  # noqa: E402
@@ -45,12 +51,57 @@ def free_port():
         return s.getsockname()[1]
 
 
-def seed(url, users, tasks, pairs_file):
+BENCH_SECRET = "bench-secret-" + "x" * 32
+
+
+def serve_jwks():
+    """An RSA key and a loopback JWKS endpoint publishing it, for the rs256 mode: (private key, JWKS URL)."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from jwt.algorithms import RSAAlgorithm
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    body = json.dumps(
+        {"keys": [{**RSAAlgorithm.to_jwk(key.public_key(), as_dict=True), "kid": "bench", "alg": "RS256"}]}
+    )
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return key, f"http://127.0.0.1:{server.server_port}/jwks.json"
+
+
+def auth_settings(mode):
+    """The gunicorn environment for an --auth mode, and a function that mints a user's token (None: no token)."""
+    if mode == "none":
+        return {"AUTH_MODE": "none"}, lambda user: ""
+    if mode == "hs256":
+        return {"AUTH_MODE": "jwt", "JWT_SECRET": BENCH_SECRET}, lambda user: _mint(user, BENCH_SECRET, "HS256", None)
+    key, url = serve_jwks()
+    return {"AUTH_MODE": "jwt", "JWT_JWKS_URL": url}, lambda user: _mint(user, key, "RS256", "bench")
+
+
+def _mint(user, key, alg, kid):
+    now = int(time.time())
+    claims = {"sub": str(user), "iat": now, "exp": now + 3600}
+    return jwt.encode(claims, key, algorithm=alg, headers={"kid": kid} if kid else None)
+
+
+def seed(url, users, tasks, pairs_file, mint):
     with psycopg.connect(url, autocommit=True) as conn:
         for statement in SEED:
             conn.execute(statement, {"users": users, "tasks": tasks} if "%(" in statement else None)
         rows = conn.execute("SELECT user_id, id FROM tasks").fetchall()
-    pairs_file.write_text("".join(f"{u} {t}\n" for u, t in rows))
+    tokens = {u: mint(u) for u in {u for u, _ in rows}}
+    pairs_file.write_text("".join(f"{u} {t} {tokens[u]}\n" for u, t in rows))
 
 
 def worker_rss_mib(master_pid):
@@ -83,6 +134,7 @@ def main():
     ap.add_argument("--users", type=int, default=100)
     ap.add_argument("--tasks-per-user", type=int, default=200)
     ap.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated subset of " + ",".join(WORKLOADS))
+    ap.add_argument("--auth", default="none", help="comma-separated subset of none,hs256,rs256")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk not found: apt-get install wrk (make bench installs it when run as root)")
@@ -90,9 +142,20 @@ def main():
     server = embedded.start(ROOT / "instance" / "pgdata")
     url = embedded.ensure_database(server.get_uri("postgres"), "taskapi_bench", fresh=True)
     migrate.apply(url)
+    print(
+        f"taskapi {args.workers} workers, {args.connections} connections, {args.duration} s per workload, "
+        f"{args.users} users x {args.tasks_per_user} tasks, {os.cpu_count()} CPUs"
+    )
+    print(f"{'auth':8}{'workload':10}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}")
+    for mode in args.auth.split(","):
+        run_mode(args, url, mode)
+
+
+def run_mode(args, url, mode):
     tmp = Path(tempfile.mkdtemp(prefix="taskapi-bench-"))
     pairs = tmp / "pairs.txt"
     port = free_port()
+    settings, mint = auth_settings(mode)
     env = {
         **os.environ,
         "DATABASE_URL": url,
@@ -100,46 +163,30 @@ def main():
         "TASKAPI_ENV": "production",
         "TASKAPI_BIND": f"127.0.0.1:{port}",
         "LOG_LEVEL": "WARNING",
+        **settings,
     }
     with open(tmp / "gunicorn.log", "wb") as log:
-        gunicorn = subprocess.Popen(
-            GUNICORN,
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        gunicorn = subprocess.Popen(GUNICORN, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_up(base, gunicorn)
-        print(
-            f"taskapi {args.workers} workers, {args.connections} connections, {args.duration} s per workload, "
-            f"{args.users} users x {args.tasks_per_user} tasks, {os.cpu_count()} CPUs"
-        )
-        print(f"{'workload':10}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}")
         for workload in args.workloads.split(","):
-            seed(url, args.users, args.tasks_per_user, pairs)
+            seed(url, args.users, args.tasks_per_user, pairs, mint)
             out = subprocess.run(
-                [
-                    "wrk",
-                    "-t2",
-                    f"-c{args.connections}",
-                    f"-d{args.duration}s",
-                    "-s",
-                    str(ROOT / "bench" / "tasks.lua"),
-                    base,
-                    "--",
-                    workload,
-                    str(pairs),
-                ],
+                ["wrk", "-t2", f"-c{args.connections}", f"-d{args.duration}s", "-s", str(ROOT / "bench" / "tasks.lua")]
+                + [base, "--", workload, str(pairs)],
                 capture_output=True,
                 text=True,
                 check=True,
             ).stdout
             r = json.loads([line for line in out.splitlines() if line.startswith("{")][-1])
             rps = r["requests"] / (r["duration_us"] / 1e6)
-            print(f"{workload:10}{rps:10.1f}{r['p50_us'] / 1000:10.2f}{r['p99_us'] / 1000:10.2f}{r['errors']:8d}")
-        print("worker RSS after the runs: " + ", ".join(f"{mib:.1f} MiB" for mib in worker_rss_mib(gunicorn.pid)))
+            print(
+                f"{mode:8}{workload:10}{rps:10.1f}{r['p50_us'] / 1000:10.2f}{r['p99_us'] / 1000:10.2f}{r['errors']:8d}",
+                flush=True,
+            )
+        rss = ", ".join(f"{mib:.1f} MiB" for mib in worker_rss_mib(gunicorn.pid))
+        print(f"{mode:8}worker RSS after the runs: {rss}")
     finally:
         gunicorn.terminate()
         gunicorn.wait(30)

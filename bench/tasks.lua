@@ -1,32 +1,42 @@
 -- wrk script for `make bench`: wrk -s bench/tasks.lua URL -- <list|get|create|update|mixed> <pairs file>
--- The pairs file holds "user_id task_id" lines of seeded tasks. Prints one JSON line (latencies in us).
-local workload, users, pairs
+-- The pairs file holds "user_id task_id [token]" lines of seeded tasks; with a token, every request of that user
+-- carries it as a bearer token. Prints one JSON line (latencies in us).
+local workload, users, pairs, tokens
 errors = 0
 
 function init(args)
-  workload, users, pairs = args[1], {}, {}
-  local seen = {}
+  workload, users, pairs, tokens = args[1], {}, {}, {}
   for line in io.lines(args[2]) do
-    local u, t = line:match("^(%S+)%s+(%S+)$")
+    local u, t, tok = line:match("^(%S+)%s+(%S+)%s*(%S*)$")
     if u then
       pairs[#pairs + 1] = { u, t }
-      if not seen[u] then seen[u] = true; users[#users + 1] = u end
+      if not tokens[u] then users[#users + 1] = u end
+      tokens[u] = tok
     end
   end
   math.randomseed(os.time())
 end
 
-local JSON = { ["Content-Type"] = "application/json" }
+local function headers(user, json)
+  local h = json and { ["Content-Type"] = "application/json" } or {}
+  if tokens[user] ~= "" then h["Authorization"] = "Bearer " .. tokens[user] end
+  return h
+end
 local function pick(list) return list[math.random(#list)] end
 local ops = {}
-function ops.list() return wrk.format("GET", "/users/" .. pick(users) .. "/tasks?limit=20") end
-function ops.get() local p = pick(pairs); return wrk.format("GET", "/users/" .. p[1] .. "/tasks/" .. p[2]) end
+function ops.list() local u = pick(users); return wrk.format("GET", "/users/" .. u .. "/tasks?limit=20", headers(u)) end
+function ops.get()
+  local p = pick(pairs)
+  return wrk.format("GET", "/users/" .. p[1] .. "/tasks/" .. p[2], headers(p[1]))
+end
 function ops.create()
-  return wrk.format("POST", "/users/" .. pick(users) .. "/tasks", JSON, '{"title":"Bench task","description":"x"}')
+  local u = pick(users)
+  return wrk.format("POST", "/users/" .. u .. "/tasks", headers(u, true), '{"title":"Bench task","description":"x"}')
 end
 function ops.update()
   local p = pick(pairs)
-  return wrk.format("PATCH", "/users/" .. p[1] .. "/tasks/" .. p[2], JSON, '{"title":"Updated","is_completed":true}')
+  return wrk.format("PATCH", "/users/" .. p[1] .. "/tasks/" .. p[2], headers(p[1], true),
+    '{"title":"Updated","is_completed":true}')
 end
 function ops.mixed()
   local r = math.random(100)

@@ -57,6 +57,54 @@ def require_database_url(environ=os.environ):
     raise ConfigError("DATABASE_URL is not set; `make run` starts the embedded database and sets it for you.")
 
 
+AUTH_MODES = ("none", "jwt")
+HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
+PUBLIC_KEY_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA")
+JWT_SECRET_MIN_BYTES = 32
+
+
+def _list(environ, name):
+    return [item.strip() for item in environ.get(name, "").split(",") if item.strip()]
+
+
+def _auth(environ):
+    """AUTH_MODE and, under jwt, exactly one key setting and the algorithms it allows."""
+    mode = environ.get("AUTH_MODE", "").strip().lower() or ("jwt" if is_production(environ) else "none")
+    if mode not in AUTH_MODES:
+        raise ConfigError(f"AUTH_MODE must be one of {', '.join(AUTH_MODES)}, got {mode!r}.")
+    settings = {
+        "AUTH_MODE": mode,
+        "JWT_SECRET": environ.get("JWT_SECRET", ""),
+        "JWT_JWKS_URL": environ.get("JWT_JWKS_URL", "").strip(),
+        "JWT_AUDIENCE": environ.get("JWT_AUDIENCE", "").strip() or None,
+        "JWT_ISSUER": environ.get("JWT_ISSUER", "").strip() or None,
+        "JWT_SUBJECT_CLAIM": environ.get("JWT_SUBJECT_CLAIM", "").strip() or "sub",
+        "JWT_LEEWAY_SECONDS": _int(environ, "JWT_LEEWAY_SECONDS", 30),
+        "JWT_JWKS_CACHE_SECONDS": _int(environ, "JWT_JWKS_CACHE_SECONDS", 300, minimum=1),
+        "JWT_JWKS_COOLDOWN_SECONDS": _int(environ, "JWT_JWKS_COOLDOWN_SECONDS", 30),
+        "JWT_ALGORITHMS": [],
+    }
+    if mode != "jwt":
+        return settings
+    secret, jwks_url = settings["JWT_SECRET"], settings["JWT_JWKS_URL"]
+    if bool(secret) == bool(jwks_url):
+        raise ConfigError("AUTH_MODE=jwt needs exactly one of JWT_SECRET (HMAC) or JWT_JWKS_URL (public keys).")
+    if secret and len(secret.encode()) < JWT_SECRET_MIN_BYTES:
+        raise ConfigError(f"JWT_SECRET must be at least {JWT_SECRET_MIN_BYTES} bytes, got {len(secret.encode())}.")
+    if jwks_url and not jwks_url.lower().startswith(("http://", "https://")):
+        raise ConfigError(f"JWT_JWKS_URL must be an http(s) URL, got {jwks_url!r}.")
+    allowed = HMAC_ALGORITHMS if secret else PUBLIC_KEY_ALGORITHMS
+    chosen = _list(environ, "JWT_ALGORITHMS") or list(allowed)
+    refused = [alg for alg in chosen if alg not in allowed]
+    if refused:
+        kind = "JWT_SECRET" if secret else "JWT_JWKS_URL"
+        raise ConfigError(
+            f"JWT_ALGORITHMS {', '.join(refused)} not allowed with {kind}; choose from {', '.join(allowed)}."
+        )
+    settings["JWT_ALGORITHMS"] = chosen
+    return settings
+
+
 def from_env(environ=os.environ):
     """The app's settings as a dict for `app.config`, validated so a bad value fails at start, not later."""
     pool_min = _int(environ, "DB_POOL_MIN_SIZE", 1, minimum=0)
@@ -74,4 +122,6 @@ def from_env(environ=os.environ):
         "DB_PREPARE_THRESHOLD": _prepare_threshold(environ),
         "TRUSTED_PROXY_COUNT": _int(environ, "TRUSTED_PROXY_COUNT", 0),
         "LOG_LEVEL": environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
+        "CORS_ORIGINS": _list(environ, "CORS_ORIGINS"),
+        **_auth(environ),
     }

@@ -2,7 +2,7 @@
 
 from functools import cache
 
-from flask import Blueprint, send_from_directory
+from flask import Blueprint, current_app, send_from_directory
 from swagger_ui_bundle import swagger_ui_path
 
 from taskapi import openapi
@@ -37,14 +37,14 @@ INIT = """window.onload = function () {
 
 
 @cache
-def document():
+def document(auth_mode):
     """Built once per process, on first request: the schemas cannot change while it runs."""
-    return openapi.build()
+    return openapi.build(auth_mode)
 
 
 @bp.get("/openapi.json")
 def openapi_json():
-    return document()
+    return document(current_app.config["AUTH_MODE"])
 
 
 @bp.get("/docs")

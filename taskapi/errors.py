@@ -19,10 +19,19 @@ class ApiError(Exception):
     message = "Internal server error."
     headers: dict = {}
 
-    def __init__(self, message=None, details=None):
+    def __init__(self, message=None, details=None, headers=None):
         super().__init__(message or self.message)
         self.message = message or self.message
         self.details = details or {}
+        self.headers = {**self.headers, **(headers or {})}
+
+
+class Unauthorized(ApiError):
+    status, code, message = 401, "UNAUTHORIZED", "A valid bearer token is required."
+
+
+class Forbidden(ApiError):
+    status, code, message = 403, "FORBIDDEN", "A token acts only for its own user."
 
 
 class UserNotFound(ApiError):

@@ -62,6 +62,12 @@ LOCATION = {"Location": {"description": "Path of the new resource.", "schema": {
 ALLOW = {"Allow": {"description": "The methods the path accepts.", "schema": {"type": "string"}}}
 ERRORS = {
     "400": _error("Malformed or invalid input.", "VALIDATION_ERROR", "INVALID_JSON"),
+    "401": _error(
+        "No bearer token, or one that fails a check (see WWW-Authenticate).",
+        "UNAUTHORIZED",
+        headers={"WWW-Authenticate": {"description": "RFC 6750 challenge.", "schema": {"type": "string"}}},
+    ),
+    "403": _error("The path names a user other than the token's.", "FORBIDDEN"),
     "404user": _error("No such user (or the id is not a UUID).", "USER_NOT_FOUND"),
     "404task": _error("No such user, or no such task among the user's.", "USER_NOT_FOUND", "TASK_NOT_FOUND"),
     "405": _error("Method not allowed on this path.", "METHOD_NOT_ALLOWED", headers=ALLOW),
@@ -196,15 +202,36 @@ PATHS = {
 }
 
 
-def build():
-    """The document as a dict."""
+PUBLIC_PATHS = {"/healthz", "/readyz"}
+BEARER = {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+AUTH_DESCRIPTION = (
+    " Every operation but /healthz and /readyz needs `Authorization: Bearer <JWT>`; `me` in a path stands for the"
+    " token's user, and a path naming anyone else is 403."
+)
+
+
+def _with_auth(path, operation):
+    """An operation as AUTH_MODE=jwt serves it: bearer security, and its 401 / 403 answers."""
+    if path in PUBLIC_PATHS:
+        return {**operation, "security": []}
+    responses = {**operation["responses"], "401": ERRORS["401"], "403": ERRORS["403"]}
+    return {**operation, "responses": dict(sorted(responses.items()))}
+
+
+def build(auth_mode="jwt"):
+    """The document as a dict, as the service serves it under `auth_mode`."""
+    jwt = auth_mode == "jwt"
+    description = "Each user keeps a list of tasks. Every error has the envelope of the Error schema."
     spec = APISpec(
         title="taskapi",
         version="1.0.0",
         openapi_version="3.0.3",
         plugins=[MarshmallowPlugin()],
-        info={"description": "Each user keeps a list of tasks. Every error has the envelope of the Error schema."},
+        info={"description": description + (AUTH_DESCRIPTION if jwt else "")},
+        **({"security": [{"bearerAuth": []}]} if jwt else {}),
     )
+    if jwt:
+        spec.components.security_scheme("bearerAuth", BEARER)
     spec.components.schema("User", schema=UserSchema)
     spec.components.schema("Task", schema=TaskSchema)
     spec.components.schema("TaskPatch", schema=TaskSchema(partial=True), component={"minProperties": 1})
@@ -213,10 +240,13 @@ def build():
     spec.components.schema("Error", schema=ErrorSchema)
     for path, item in PATHS.items():
         operations = {method: op for method, op in item.items() if method != "parameters"}
+        if jwt:
+            operations = {method: _with_auth(path, op) for method, op in operations.items()}
         spec.path(path=path, operations=operations, parameters=item.get("parameters"))
     return spec.to_dict()
 
 
 if __name__ == "__main__":
-    json.dump(build(), sys.stdout, indent=2)
+    # The document of the production default (AUTH_MODE=jwt); `none` as argument gives the unauthenticated one.
+    json.dump(build(sys.argv[1] if len(sys.argv) > 1 else "jwt"), sys.stdout, indent=2)
     sys.stdout.write("\n")

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, free_port, http
+from helpers import ROOT, SECRET, free_port, http
 
 from taskapi import create_app, embedded, migrate
 from taskapi.db import close_pool
@@ -45,6 +45,19 @@ def app(database_url):
     app = create_app({"DATABASE_URL": database_url, "TASKAPI_ENV": "testing"})
     yield app
     close_pool(app)
+
+
+@pytest.fixture(scope="session")
+def jwt_app(database_url):
+    """The same database served under AUTH_MODE=jwt with an HMAC secret (tokens from helpers.token)."""
+    app = create_app({"DATABASE_URL": database_url, "TASKAPI_ENV": "testing", "AUTH_MODE": "jwt", "JWT_SECRET": SECRET})
+    yield app
+    close_pool(app)
+
+
+@pytest.fixture
+def jwt_client(jwt_app):
+    return jwt_app.test_client()
 
 
 @pytest.fixture
@@ -92,6 +105,8 @@ def running_gunicorn(database_url, log, **env):
         "WEB_CONCURRENCY": "2",
         "TASKAPI_BIND": f"127.0.0.1:{port}",
         "TASKAPI_ENV": "production",
+        # Round 1's tests talk to an unauthenticated service; those of authentication pass AUTH_MODE=jwt.
+        "AUTH_MODE": "none",
         **env,
     }
     with open(log, "wb") as out:

@@ -2,11 +2,28 @@
 
 import json
 import socket
+import time
+import uuid
 from http.client import HTTPConnection
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import jwt
+
 ROOT = Path(__file__).resolve().parent.parent
+SECRET = "test-secret-of-at-least-32-bytes-long"
+
+
+def token(subject=None, secret=SECRET, **claims):
+    """A bearer header value for `subject` (a fresh UUID when None), HS256 with the tests' secret."""
+    now = int(time.time())
+    payload = {"sub": subject or str(uuid.uuid4()), "iat": now, "exp": now + 600, **claims}
+    payload = {k: v for k, v in payload.items() if v is not None}
+    return "Bearer " + jwt.encode(payload, secret, algorithm="HS256")
+
+
+def bearer(subject=None, **claims):
+    return {"Authorization": token(subject, **claims)}
 
 
 def assert_error(response, status, code):

@@ -7,7 +7,9 @@ import re
 import subprocess
 import sys
 
-from helpers import ROOT, http
+import pytest
+from conftest import running_gunicorn
+from helpers import ROOT, SECRET, http, token
 from openapi_spec_validator import validate
 
 from taskapi import openapi
@@ -17,7 +19,8 @@ UNDOCUMENTED = {"/openapi.json", "/docs", "/docs/taskapi-init.js", "/docs/<path:
 
 
 def test_document_validates():
-    validate(openapi.build())
+    validate(openapi.build("jwt"))
+    validate(openapi.build("none"))
 
 
 def test_every_route_and_method_is_documented_and_nothing_else(app):
@@ -35,14 +38,16 @@ def test_every_error_code_of_the_spec_is_documented():
     assert codes == {
         "VALIDATION_ERROR", "INVALID_JSON", "USER_NOT_FOUND", "TASK_NOT_FOUND", "NOT_FOUND", "METHOD_NOT_ALLOWED",
         "UNSUPPORTED_MEDIA_TYPE", "PAYLOAD_TOO_LARGE", "CONFLICT", "SERVICE_UNAVAILABLE", "INTERNAL_ERROR",
+        "UNAUTHORIZED", "FORBIDDEN",
         "URI_TOO_LONG", "REQUEST_HEADER_FIELDS_TOO_LARGE",  # gunicorn's own answers, in the same envelope
     }  # fmt: skip
 
 
-def test_served_document_is_the_generated_one(client):
-    response = client.get("/openapi.json")
-    assert response.status_code == 200 and response.mimetype == "application/json"
-    assert response.get_json() == json.loads(json.dumps(openapi.build()))
+def test_served_document_is_the_generated_one_for_the_mode(client, jwt_client):
+    for served, mode in ((client, "none"), (jwt_client, "jwt")):
+        response = served.get("/openapi.json")
+        assert response.status_code == 200 and response.mimetype == "application/json"
+        assert response.get_json() == json.loads(json.dumps(openapi.build(mode)))
 
 
 def test_docs_page_and_every_asset_it_references_are_served_locally(client):
@@ -71,15 +76,27 @@ def test_export_command_writes_the_document(tmp_path):
     assert json.loads(out) == json.loads(json.dumps(openapi.build()))
 
 
-def test_schemathesis_finds_nothing(gunicorn_server, tmp_path):
-    """Every check schemathesis has, against the real gunicorn and PostgreSQL, examples bounded for CI's sake."""
-    assert http("GET", gunicorn_server["url"] + "/readyz")[0] == 200
+@pytest.fixture(scope="module")
+def jwt_gunicorn(database_url, tmp_path_factory):
+    log = tmp_path_factory.mktemp("schemathesis") / "gunicorn.log"
+    with running_gunicorn(database_url, log, AUTH_MODE="jwt", JWT_SECRET=SECRET) as server:
+        yield server
+
+
+@pytest.mark.parametrize("mode", ["none", "jwt"])
+def test_schemathesis_finds_nothing(mode, gunicorn_server, jwt_gunicorn, tmp_path):
+    """Every check schemathesis has, against the real gunicorn and PostgreSQL, examples bounded for CI's sake. Under
+    jwt it sends one user's valid token, and its auth checks (ignored_auth: the same call without it) must see 401."""
+    server = jwt_gunicorn if mode == "jwt" else gunicorn_server
+    assert http("GET", server["url"] + "/readyz")[0] == 200
+    auth = ["--header", f"Authorization: {token()}"] if mode == "jwt" else []
     report = tmp_path / "junit.xml"
     result = subprocess.run(
         [
             os.path.join(os.path.dirname(sys.executable), "schemathesis"),
             "run",
-            gunicorn_server["url"] + "/openapi.json",
+            server["url"] + "/openapi.json",
+            *auth,
             "--checks",
             "all",
             "--max-examples",
