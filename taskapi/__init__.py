@@ -25,7 +25,16 @@ def create_app(overrides=None):
     for blueprint in (users.bp, tasks.bp, health.bp, docs.bp):
         app.register_blueprint(blueprint)
 
+    app.after_request(_no_type_without_content)
+
     proxies = app.config["TRUSTED_PROXY_COUNT"]
     if proxies:  # only behind a proxy the operator named; otherwise X-Forwarded-* are ignored
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
     return app
+
+
+def _no_type_without_content(response):
+    """204 and 304 answers have no body, so no media type either (Flask would label them text/html)."""
+    if response.status_code in (204, 304):
+        del response.headers["Content-Type"]
+    return response

@@ -20,6 +20,7 @@ from jwt.exceptions import (
     PyJWTError,
 )
 
+from taskapi import queries
 from taskapi.errors import Forbidden, ServiceUnavailable, Unauthorized, ValidationFailed
 from taskapi.schemas import parse_uuid
 
@@ -183,6 +184,12 @@ def registrant(requested):
     if requested is not None and requested != caller:
         raise Forbidden("A token can register only its own user.")
     return caller
+
+
+def caller_scope():
+    """Whose idempotency keys a `POST /users` uses: the caller's under jwt, a shared scope under none."""
+    caller = g.get("caller_id")
+    return queries.NO_USER_SCOPE if caller is None else caller
 
 
 def init_app(app):

@@ -123,5 +123,6 @@ def from_env(environ=os.environ):
         "TRUSTED_PROXY_COUNT": _int(environ, "TRUSTED_PROXY_COUNT", 0),
         "LOG_LEVEL": environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
         "CORS_ORIGINS": _list(environ, "CORS_ORIGINS"),
+        "IDEMPOTENCY_TTL_HOURS": _int(environ, "IDEMPOTENCY_TTL_HOURS", 24, minimum=1),
         **_auth(environ),
     }

@@ -62,6 +62,19 @@ class Conflict(ApiError):
     status, code, message = 409, "CONFLICT", "The resource already exists."
 
 
+class PreconditionFailed(ApiError):
+    status, code, message = 412, "PRECONDITION_FAILED", "The task has changed: If-Match names none of its versions."
+
+
+class IdempotencyKeyReused(ApiError):
+    status, code, message = 422, "IDEMPOTENCY_KEY_REUSED", "This Idempotency-Key was used for a different request."
+
+
+class IdempotencyKeyInUse(ApiError):
+    status, code, message = 409, "IDEMPOTENCY_KEY_IN_USE", "A request with this Idempotency-Key is still in progress."
+    headers = {"Retry-After": "1"}
+
+
 class ServiceUnavailable(ApiError):
     status, code, message = 503, "SERVICE_UNAVAILABLE", "The database is unavailable; retry shortly."
     headers = {"Retry-After": RETRY_AFTER_SECONDS}

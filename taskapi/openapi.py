@@ -11,6 +11,8 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import Schema, fields, validate
 
 from taskapi.errors import HTTP_CODES, ApiError
+from taskapi.idempotency import KEY, QUOTED
+from taskapi.preconditions import ENTITY_TAG
 from taskapi.schemas import TaskListQuerySchema, TaskSchema, UserSchema
 
 ERROR_CODES = sorted(
@@ -71,7 +73,23 @@ ERRORS = {
     "404user": _error("No such user (or the id is not a UUID).", "USER_NOT_FOUND"),
     "404task": _error("No such user, or no such task among the user's.", "USER_NOT_FOUND", "TASK_NOT_FOUND"),
     "405": _error("Method not allowed on this path.", "METHOD_NOT_ALLOWED", headers=ALLOW),
-    "409": _error("The id is taken.", "CONFLICT"),
+    "409": _error(
+        "The id is taken, or a request with this Idempotency-Key is still in progress (retry after Retry-After).",
+        "CONFLICT",
+        "IDEMPOTENCY_KEY_IN_USE",
+        headers={"Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "string"}}},
+    ),
+    "409key": _error(
+        "A request with this Idempotency-Key is still in progress; retry after Retry-After.",
+        "IDEMPOTENCY_KEY_IN_USE",
+        headers={"Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "string"}}},
+    ),
+    "412": _error(
+        "If-Match names none of the task's versions; nothing changed. ETag is the current one.",
+        "PRECONDITION_FAILED",
+        headers={"ETag": {"description": "The task's current version.", "schema": {"type": "string"}}},
+    ),
+    "422": _error("This Idempotency-Key was used for a different request.", "IDEMPOTENCY_KEY_REUSED"),
     "413": _error("Body over 65,536 bytes.", "PAYLOAD_TOO_LARGE"),
     "415": _error("Body is not application/json.", "UNSUPPORTED_MEDIA_TYPE"),
     "503": _error("Database unreachable or busy; retry.", "SERVICE_UNAVAILABLE", headers=RETRY_AFTER),
@@ -113,6 +131,42 @@ def _id_param(name, what):
 
 USER_ID, TASK_ID = _id_param("user_id", "user"), _id_param("task_id", "task")
 NO_CONTENT = {"204": {"description": "Deleted."}}
+ETAG = {"ETag": {"description": 'The task\'s version as a strong validator: `"3"`.', "schema": {"type": "string"}}}
+REPLAYED = {
+    "Idempotent-Replayed": {
+        "description": "`true` when this is the stored answer to an earlier request with the same Idempotency-Key.",
+        "schema": {"type": "string", "enum": ["true"]},
+    }
+}
+NOT_MODIFIED = {"304": {"description": "If-None-Match names the current version: no body.", "headers": ETAG}}
+
+
+def _header(name, description, pattern, example=None):
+    return {
+        "name": name,
+        "in": "header",
+        "required": False,
+        "description": description,
+        "schema": {"type": "string", "pattern": pattern, **({"example": example} if example else {})},
+    }
+
+
+CONDITION = rf"^\s*(\*|{ENTITY_TAG}(\s*,\s*{ENTITY_TAG})*)\s*$"
+IF_MATCH = _header(
+    "If-Match",
+    'Write only if the task\'s version is one of these ETags (`"3"`, or `"3", "4"`) or `*`; otherwise 412.',
+    CONDITION,
+    '"1"',
+)
+IF_NONE_MATCH = _header(
+    "If-None-Match", "Answer 304 with no body when one of these ETags is current.", CONDITION, '"1"'
+)
+IDEMPOTENCY_KEY = _header(
+    "Idempotency-Key",
+    "1-255 printable ASCII characters, bare or as a quoted string. A retry with the same key and request within"
+    " IDEMPOTENCY_TTL_HOURS gets the first answer again (Idempotent-Replayed: true) and creates nothing.",
+    rf"^({KEY.pattern}|{QUOTED.pattern})$",
+)
 
 # Stateful links, so clients and schemathesis can follow create -> read / change / delete by the returned id.
 USER_LINKS = {
@@ -140,7 +194,10 @@ PATHS = {
             "operationId": "createUser",
             "summary": 'Register a user: `{}` for a server-made id, or `{"id": "<uuid>"}`.',
             "requestBody": _body("User"),
-            "responses": _responses(_ok("Created.", "User", LOCATION, "201", USER_LINKS), "400", "409", "413", "415"),
+            "parameters": [IDEMPOTENCY_KEY],
+            "responses": _responses(
+                _ok("Created.", "User", {**LOCATION, **REPLAYED}, "201", USER_LINKS), "400", "409", "413", "415", "422"
+            ),
         }
     },
     "/users/{user_id}": {
@@ -156,9 +213,16 @@ PATHS = {
         "parameters": [USER_ID],
         "post": {
             "operationId": "createTask",
+            "parameters": [IDEMPOTENCY_KEY],
             "requestBody": _body("Task"),
             "responses": _responses(
-                _ok("Created.", "Task", LOCATION, "201", TASK_LINKS), "400", "404user", "413", "415"
+                _ok("Created.", "Task", {**LOCATION, **ETAG, **REPLAYED}, "201", TASK_LINKS),
+                "400",
+                "404user",
+                "409key",
+                "413",
+                "415",
+                "422",
             ),
         },
         "get": {
@@ -170,20 +234,30 @@ PATHS = {
     },
     "/users/{user_id}/tasks/{task_id}": {
         "parameters": [USER_ID, TASK_ID],
-        "get": {"operationId": "getTask", "responses": _responses(_ok("The task.", "Task"), "404task")},
+        "get": {
+            "operationId": "getTask",
+            "parameters": [IF_NONE_MATCH],
+            "responses": _responses({**_ok("The task.", "Task", ETAG), **NOT_MODIFIED}, "400", "404task"),
+        },
         "put": {
             "operationId": "replaceTask",
             "summary": "Replace every writable field; absent description / is_completed reset to null / false.",
+            "parameters": [IF_MATCH],
             "requestBody": _body("Task"),
-            "responses": _responses(_ok("Replaced.", "Task"), "400", "404task", "413", "415"),
+            "responses": _responses(_ok("Replaced.", "Task", ETAG), "400", "404task", "412", "413", "415"),
         },
         "patch": {
             "operationId": "patchTask",
             "summary": "Change only the fields given (at least one).",
+            "parameters": [IF_MATCH],
             "requestBody": _body("TaskPatch"),
-            "responses": _responses(_ok("Changed.", "Task"), "400", "404task", "413", "415"),
+            "responses": _responses(_ok("Changed.", "Task", ETAG), "400", "404task", "412", "413", "415"),
         },
-        "delete": {"operationId": "deleteTask", "responses": _responses(NO_CONTENT, "404task")},
+        "delete": {
+            "operationId": "deleteTask",
+            "parameters": [IF_MATCH],
+            "responses": _responses(NO_CONTENT, "400", "404task", "412"),
+        },
     },
     "/healthz": {
         "get": {

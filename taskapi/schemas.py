@@ -136,6 +136,9 @@ class TaskSchema(Schema):
     title = Text(strip=True, required=True, validate=validate.Length(min=1, max=TITLE_MAX))
     description = Text(allow_none=True, load_default=None, validate=validate.Length(max=DESCRIPTION_MAX))
     is_completed = StrictBoolean(load_default=False)
+    version = fields.Integer(
+        dump_only=True, metadata={"description": "Changes on every PUT or PATCH, never repeats; the ETag."}
+    )
     created_at = UtcTimestamp(dump_only=True)
     updated_at = UtcTimestamp(dump_only=True)
 
@@ -170,6 +173,7 @@ def task_json(row):
         "title": row["title"],
         "description": row["description"],
         "is_completed": row["is_completed"],
+        "version": row["version"],
         "created_at": utc_timestamp(row["created_at"]),
         "updated_at": utc_timestamp(row["updated_at"]),
     }

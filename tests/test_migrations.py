@@ -17,6 +17,39 @@ def tables(url):
     return {name for (name,) in rows if not name.startswith("_yoyo") and name != "yoyo_lock"}
 
 
+SCHEMA = {"users", "tasks", "idempotency_keys"}
+ROUND_1 = "0001.create-users-and-tasks"
+
+
+def apply_up_to(url, last):
+    """Apply migrations up to and including `last`, as a database of that release would have them."""
+    backend = migrate._backend(url)
+    with backend.lock():
+        pending = backend.to_apply(migrate.read_migrations(str(migrate.SQL_DIR)))
+        backend.apply_migrations(pending.filter(lambda m: m.id <= last))
+
+
+def test_round_2_migrations_apply_to_and_roll_back_from_a_database_with_round_1_rows(empty_url):
+    apply_up_to(empty_url, ROUND_1)
+    with psycopg.connect(empty_url) as conn:
+        users = [conn.execute("INSERT INTO users DEFAULT VALUES RETURNING id").fetchone()[0] for _ in range(3)]
+        for user in users:
+            conn.execute(
+                "INSERT INTO tasks (user_id, title) SELECT %s, 'old ' || n FROM generate_series(1, 50) n", (user,)
+            )
+    migrate.apply(empty_url)
+    with psycopg.connect(empty_url) as conn:
+        assert conn.execute("SELECT count(*), min(version), max(version) FROM tasks").fetchone() == (150, 1, 1)
+    newer = [m for m in migrate.migration_ids() if m > ROUND_1]
+    assert migrate.rollback(empty_url, len(newer)) == list(reversed(newer))
+    with psycopg.connect(empty_url) as conn:
+        assert conn.execute("SELECT count(*) FROM tasks").fetchone() == (150,)
+        columns = {
+            r[0] for r in conn.execute("SELECT column_name FROM information_schema.columns WHERE table_name = 'tasks'")
+        }
+    assert "version" not in columns and tables(empty_url) == {"users", "tasks"}
+
+
 @pytest.fixture
 def empty_url(new_database):
     return new_database("taskapi_test_migrations")
@@ -26,14 +59,14 @@ def test_apply_rollback_apply(empty_url):
     ids = migrate.migration_ids()
     assert ids and all(id_.split(".")[0].isdigit() for id_ in ids)
     assert migrate.apply(empty_url) == ids
-    assert tables(empty_url) == {"users", "tasks"}
+    assert tables(empty_url) == SCHEMA
     assert migrate.pending(empty_url) == []
     assert migrate.apply(empty_url) == []  # idempotent
     assert migrate.rollback(empty_url) == list(reversed(ids))
     assert tables(empty_url) == set()
     assert migrate.pending(empty_url) == ids
     assert migrate.apply(empty_url) == ids
-    assert tables(empty_url) == {"users", "tasks"}
+    assert tables(empty_url) == SCHEMA
 
 
 def test_every_migration_has_a_rollback():
@@ -64,5 +97,5 @@ def test_readme_commands(empty_url):
     assert "0001" in run(sys.executable, "-m", "taskapi.migrate", "rollback", "--all").stdout
     yoyo_url = migrate.yoyo_url(empty_url)
     run(os.path.join(os.path.dirname(sys.executable), "yoyo"), "apply", "--batch", "--database", yoyo_url, "sql")
-    assert tables(empty_url) == {"users", "tasks"}
+    assert tables(empty_url) == SCHEMA
     assert "none" in run(sys.executable, "-m", "taskapi.migrate", "status").stdout

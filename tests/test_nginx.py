@@ -43,7 +43,9 @@ def stack(database_url, tmp_path_factory):
         (tmp / "nginx.conf").write_text(
             f"{user}\ndaemon off;\nworker_processes 1;\npid {tmp}/nginx.pid;\nerror_log {tmp}/error.log;\n"
             f"events {{ worker_connections 64; }}\n"
-            f"http {{\n client_body_temp_path {tmp}/body;\n proxy_temp_path {tmp}/proxy;\n"
+            # gzip for JSON in http {}, as an operator's global config may have it: the server block must win.
+            f"http {{\n gzip on;\n gzip_types application/json;\n gzip_min_length 1;\n"
+            f" client_body_temp_path {tmp}/body;\n proxy_temp_path {tmp}/proxy;\n"
             f" fastcgi_temp_path {tmp}/fcgi;\n uwsgi_temp_path {tmp}/uwsgi;\n scgi_temp_path {tmp}/scgi;\n"
             f"{server_block}\n}}\n"
         )
@@ -157,3 +159,16 @@ def test_a_7_kib_bearer_token_passes_nginx(stack):
     header = token(pad="x" * 5300)
     assert len(header) > 7 * 1024
     assert http("POST", stack["url"] + "/users", {}, {"Authorization": header})[0] == 201  # AUTH_MODE=none here
+
+
+def test_if_match_works_through_nginx_when_the_client_accepts_gzip(stack):
+    """nginx must pass the strong ETag untouched: gzip would make it W/"1", which If-Match never matches."""
+    base, gzip = stack["url"], {"Accept-Encoding": "gzip"}
+    user = http("POST", base + "/users", {}, gzip)[2]["id"]
+    status, headers, task = http("POST", f"{base}/users/{user}/tasks", {"title": "t" * 200}, gzip)
+    assert status == 201 and headers["ETag"] == '"1"' and "Content-Encoding" not in headers
+    path = f"{base}/users/{user}/tasks/{task['id']}"
+    status, headers, _ = http("GET", path, headers=gzip)
+    assert status == 200 and headers["ETag"] == '"1"'
+    assert http("PATCH", path, {"is_completed": True}, {**gzip, "If-Match": headers["ETag"]})[0] == 200
+    assert http("GET", path, headers={**gzip, "If-None-Match": '"2"'})[0] == 304

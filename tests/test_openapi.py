@@ -38,7 +38,7 @@ def test_every_error_code_of_the_spec_is_documented():
     assert codes == {
         "VALIDATION_ERROR", "INVALID_JSON", "USER_NOT_FOUND", "TASK_NOT_FOUND", "NOT_FOUND", "METHOD_NOT_ALLOWED",
         "UNSUPPORTED_MEDIA_TYPE", "PAYLOAD_TOO_LARGE", "CONFLICT", "SERVICE_UNAVAILABLE", "INTERNAL_ERROR",
-        "UNAUTHORIZED", "FORBIDDEN",
+        "UNAUTHORIZED", "FORBIDDEN", "PRECONDITION_FAILED", "IDEMPOTENCY_KEY_REUSED", "IDEMPOTENCY_KEY_IN_USE",
         "URI_TOO_LONG", "REQUEST_HEADER_FIELDS_TOO_LARGE",  # gunicorn's own answers, in the same envelope
     }  # fmt: skip
 

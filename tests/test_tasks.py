@@ -5,7 +5,7 @@ import uuid
 import pytest
 from helpers import assert_error
 
-TASK_FIELDS = {"id", "user_id", "title", "description", "is_completed", "created_at", "updated_at"}
+TASK_FIELDS = {"id", "user_id", "title", "description", "is_completed", "version", "created_at", "updated_at"}
 
 
 def test_create_task(client, user_id):
