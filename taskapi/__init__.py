@@ -5,7 +5,7 @@ import os
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from taskapi import auth, config, db, docs, errors, health, logs, migrate, tasks, users
+from taskapi import auth, changes, config, db, docs, errors, health, logs, migrate, tasks, users
 from taskapi.payload import READ_LIMIT
 from taskapi.schemas import parse_path_ids
 
@@ -22,7 +22,7 @@ def create_app(overrides=None):
     db.init_app(app)
     auth.init_app(app)  # its path check runs first: `me` and another user's id are decided before ids are parsed
     app.url_value_preprocessor(parse_path_ids)
-    for blueprint in (users.bp, tasks.bp, health.bp, docs.bp):
+    for blueprint in (users.bp, tasks.bp, changes.bp, health.bp, docs.bp):
         app.register_blueprint(blueprint)
 
     app.after_request(_no_type_without_content)

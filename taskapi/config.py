@@ -124,5 +124,7 @@ def from_env(environ=os.environ):
         "LOG_LEVEL": environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
         "CORS_ORIGINS": _list(environ, "CORS_ORIGINS"),
         "IDEMPOTENCY_TTL_HOURS": _int(environ, "IDEMPOTENCY_TTL_HOURS", 24, minimum=1),
+        "TASKS_PER_USER_MAX": _int(environ, "TASKS_PER_USER_MAX", 100_000, minimum=1),
+        "TOMBSTONE_RETENTION_DAYS": _int(environ, "TOMBSTONE_RETENTION_DAYS", 30, minimum=1),
         **_auth(environ),
     }

@@ -75,6 +75,14 @@ class IdempotencyKeyInUse(ApiError):
     headers = {"Retry-After": "1"}
 
 
+class QuotaExceeded(ApiError):
+    status, code, message = 409, "QUOTA_EXCEEDED", "The user holds as many tasks as allowed."
+
+
+class SyncTokenExpired(ApiError):
+    status, code, message = 410, "SYNC_TOKEN_EXPIRED", "The sync token is too old: sync again without `since`."
+
+
 class ServiceUnavailable(ApiError):
     status, code, message = 503, "SERVICE_UNAVAILABLE", "The database is unavailable; retry shortly."
     headers = {"Retry-After": RETRY_AFTER_SECONDS}

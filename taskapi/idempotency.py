@@ -5,19 +5,15 @@ commit leaves neither the resource nor the key, and a retry is processed afresh.
 """
 
 import hashlib
-import itertools
 import json
-import logging
 import re
 
 import psycopg
 from flask import current_app, request
 
-from taskapi import queries
+from taskapi import housekeeping, queries
 from taskapi.db import connection
 from taskapi.errors import IdempotencyKeyInUse, IdempotencyKeyReused, ValidationFailed
-
-log = logging.getLogger(__name__)
 
 HEADER = "Idempotency-Key"
 # 1-255 printable ASCII characters; no space at either end (HTTP would strip it), no quote first (that is the
@@ -28,10 +24,6 @@ KEY = re.compile(r"[\x21\x23-\x7e](?:[\x20-\x7e]{0,253}[\x21-\x7e])?")
 QUOTED = re.compile(r'"([\x21\x23-\x5b\x5d-\x7e](?:[\x20\x21\x23-\x5b\x5d-\x7e]{0,253}[\x21\x23-\x5b\x5d-\x7e])?)"')
 # How long a retry waits for the first request with its key to finish before it is told to come back later.
 WAIT_FOR_FIRST_MS = 2000
-# Expired keys are purged by the requests that use keys: every PURGE_EVERY-th keyed POST of a worker (its first
-# included) deletes up to PURGE_BATCH of them, more than the keys made meanwhile, so the table cannot grow unbounded.
-PURGE_EVERY, PURGE_BATCH = 50, 500
-_keyed_posts = itertools.count()
 
 
 def request_key():
@@ -63,9 +55,7 @@ def create_once(scope, body, create):
             return create(conn)
     digest, ttl_hours = fingerprint(body), current_app.config["IDEMPOTENCY_TTL_HOURS"]
     with connection() as conn:
-        if next(_keyed_posts) % PURGE_EVERY == 0:
-            purged = queries.purge_expired_keys(conn, ttl_hours, PURGE_BATCH)
-            log.info("purged expired idempotency keys", extra={"count": purged})
+        housekeeping.sweep(conn, "idempotency_keys", queries.purge_expired_keys, ttl_hours)
         with conn.transaction():
             if not _claim(conn, scope, key, digest, ttl_hours):
                 stored = queries.fetch_key(conn, scope, key)

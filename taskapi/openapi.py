@@ -13,7 +13,7 @@ from marshmallow import Schema, fields, validate
 from taskapi.errors import HTTP_CODES, ApiError
 from taskapi.idempotency import KEY, QUOTED
 from taskapi.preconditions import ENTITY_TAG
-from taskapi.schemas import TaskListQuerySchema, TaskSchema, UserSchema
+from taskapi.schemas import ChangesQuerySchema, TaskListQuerySchema, TaskSchema, UserSchema
 
 ERROR_CODES = sorted(
     {code for code, _ in HTTP_CODES.values()}
@@ -40,9 +40,28 @@ class ErrorSchema(Schema):
 
 class TaskPageSchema(Schema):
     items = fields.List(fields.Nested(TaskSchema), required=True)
-    total = fields.Integer(required=True, validate=validate.Range(min=0))
+    total = fields.Integer(
+        required=True, allow_none=True, validate=validate.Range(min=0), metadata={"description": "null with count=none"}
+    )
     limit = fields.Integer(required=True, validate=validate.Range(min=1, max=100))
-    offset = fields.Integer(required=True, validate=validate.Range(min=0))
+    offset = fields.Integer(
+        required=True, allow_none=True, validate=validate.Range(min=0), metadata={"description": "null with a cursor"}
+    )
+    next_cursor = fields.String(
+        required=True, allow_none=True, metadata={"description": "The next page's `cursor`; null on the last page."}
+    )
+
+
+class DeletedTaskSchema(Schema):
+    id = fields.UUID(required=True)
+    deleted_at = fields.DateTime(required=True)
+
+
+class ChangesSchema(Schema):
+    upserted = fields.List(fields.Nested(TaskSchema), required=True, metadata={"description": "Latest states."})
+    deleted = fields.List(fields.Nested(DeletedTaskSchema), required=True)
+    next_since = fields.String(required=True, metadata={"description": "Pass as `since` next time."})
+    has_more = fields.Boolean(required=True, metadata={"description": "true: call again with next_since now."})
 
 
 class StatusSchema(Schema):
@@ -80,7 +99,9 @@ ERRORS = {
         headers={"Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "string"}}},
     ),
     "409key": _error(
-        "A request with this Idempotency-Key is still in progress; retry after Retry-After.",
+        "The user's task quota is full (details.limit), or a request with this Idempotency-Key is still in"
+        " progress (retry after Retry-After).",
+        "QUOTA_EXCEEDED",
         "IDEMPOTENCY_KEY_IN_USE",
         headers={"Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "string"}}},
     ),
@@ -89,6 +110,7 @@ ERRORS = {
         "PRECONDITION_FAILED",
         headers={"ETag": {"description": "The task's current version.", "schema": {"type": "string"}}},
     ),
+    "410": _error("The sync token is older than the tombstones: sync again without since.", "SYNC_TOKEN_EXPIRED"),
     "422": _error("This Idempotency-Key was used for a different request.", "IDEMPOTENCY_KEY_REUSED"),
     "413": _error("Body over 65,536 bytes.", "PAYLOAD_TOO_LARGE"),
     "415": _error("Body is not application/json.", "UNSUPPORTED_MEDIA_TYPE"),
@@ -232,6 +254,17 @@ PATHS = {
             "responses": _responses(_ok("One page.", "TaskPage"), "400", "404user"),
         },
     },
+    "/users/{user_id}/changes": {
+        "parameters": [USER_ID],
+        "get": {
+            "operationId": "listChanges",
+            "summary": "What changed since a sync token: tasks in their latest state, and deletions.",
+            "description": "Apply each answer, then call again with next_since while has_more is true. A client that"
+            " does so holds exactly the tasks a list would return; no write is ever missed.",
+            "parameters": [{"in": "query", "schema": ChangesQuerySchema}],
+            "responses": _responses(_ok("Changes.", "Changes"), "400", "404user", "410"),
+        },
+    },
     "/users/{user_id}/tasks/{task_id}": {
         "parameters": [USER_ID, TASK_ID],
         "get": {
@@ -310,6 +343,7 @@ def build(auth_mode="jwt"):
     spec.components.schema("Task", schema=TaskSchema)
     spec.components.schema("TaskPatch", schema=TaskSchema(partial=True), component={"minProperties": 1})
     spec.components.schema("TaskPage", schema=TaskPageSchema)
+    spec.components.schema("Changes", schema=ChangesSchema)
     spec.components.schema("Status", schema=StatusSchema)
     spec.components.schema("Error", schema=ErrorSchema)
     for path, item in PATHS.items():

@@ -7,6 +7,7 @@ from datetime import UTC
 from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate
 
 from taskapi.errors import TaskNotFound, UserNotFound
+from taskapi.queries import SORTS
 
 UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 INT64_MAX = 2**63 - 1
@@ -143,13 +144,11 @@ class TaskSchema(Schema):
     updated_at = UtcTimestamp(dump_only=True)
 
 
-class TaskListQuerySchema(Schema):
+class QuerySchema(Schema):
+    """A query string: unknown parameters are 400, and so is one given twice."""
+
     class Meta:
         unknown = RAISE
-
-    limit = QueryInteger(load_default=20, validate=validate.Range(min=1, max=100))
-    offset = QueryInteger(load_default=0, validate=validate.Range(min=0, max=INT64_MAX))
-    is_completed = QueryBoolean()
 
     @pre_load
     def single_values(self, data, **kwargs):
@@ -160,6 +159,33 @@ class TaskListQuerySchema(Schema):
                 raise ValidationError(repeated)
             data = data.to_dict()
         return data
+
+
+class TaskListQuerySchema(QuerySchema):
+    limit = QueryInteger(load_default=20, validate=validate.Range(min=1, max=100))
+    offset = QueryInteger(load_default=0, validate=validate.Range(min=0, max=INT64_MAX))
+    is_completed = QueryBoolean()
+    sort = fields.String(
+        validate=validate.OneOf(SORTS),
+        metadata={"description": "Order; ties broken by id in the same direction. Default `-created_at`."},
+    )
+    cursor = fields.String(
+        validate=validate.Length(min=1, max=1024),
+        metadata={"description": "`next_cursor` of the previous page; carries its sort and filter. Not with offset."},
+    )
+    count = fields.String(
+        load_default="exact",
+        validate=validate.OneOf(["exact", "none"]),
+        metadata={"description": "`none`: `total` is null and nothing is counted."},
+    )
+
+
+class ChangesQuerySchema(QuerySchema):
+    since = fields.String(
+        validate=validate.Length(min=1, max=1024),
+        metadata={"description": "`next_since` of an earlier answer; absent: from the beginning."},
+    )
+    limit = QueryInteger(load_default=100, validate=validate.Range(min=1, max=1000))
 
 
 def task_json(row):
@@ -182,3 +208,4 @@ def task_json(row):
 user_schema = UserSchema()
 task_schema = TaskSchema()
 task_list_query_schema = TaskListQuerySchema()
+changes_query_schema = ChangesQuerySchema()

@@ -1,15 +1,16 @@
 """The tasks blueprint: one user's tasks, always reached through that user's path."""
 
-from flask import Blueprint, request, url_for
+from flask import Blueprint, current_app, request, url_for
 
-from taskapi import idempotency, queries
+from taskapi import cursors, housekeeping, idempotency, queries
 from taskapi.db import connection
-from taskapi.errors import PreconditionFailed, TaskNotFound, UserNotFound, ValidationFailed
+from taskapi.errors import PreconditionFailed, QuotaExceeded, TaskNotFound, UserNotFound, ValidationFailed
 from taskapi.payload import json_object
 from taskapi.preconditions import etag, if_match_versions, if_none_match
 from taskapi.schemas import task_json, task_list_query_schema, task_schema
 
 bp = Blueprint("tasks", __name__, url_prefix="/users/<user_id>/tasks")
+DEFAULT_SORT = "-created_at"
 
 
 def not_found(conn, user_id):
@@ -37,10 +38,15 @@ def create_task(user_id):
     body = json_object()
     fields = task_schema.load(body)
 
+    quota = current_app.config["TASKS_PER_USER_MAX"]
+
     def create(conn):
-        task = queries.insert_task(conn, user_id, **fields)
-        if task is None:
+        created = queries.insert_task(conn, user_id, **fields, max_tasks=quota)
+        if not created.user_found:
             raise UserNotFound()
+        if created.task is None:
+            raise QuotaExceeded(details={"limit": quota})
+        task = created.task
         return one_task(task, 201, Location=url_for(".get_task", user_id=user_id, task_id=task["id"]))
 
     return idempotency.create_once(user_id, body, create)
@@ -49,16 +55,44 @@ def create_task(user_id):
 @bp.get("")
 def list_tasks(user_id):
     query = task_list_query_schema.load(request.args)
+    limit, given = query["limit"], query.get("cursor")
+    if given is None:
+        sort, is_completed, after = query.get("sort", DEFAULT_SORT), query.get("is_completed"), None
+    else:
+        position = cursor_position(given, query, user_id)
+        sort, is_completed, after = position.sort, position.is_completed, position.after
     with connection() as conn:
-        page = queries.list_tasks(conn, user_id, **query)
+        # One task more than the page: whether it comes back says whether there is a next page.
+        page = queries.list_tasks(
+            conn, user_id, sort, limit + 1, query["offset"], after, is_completed, count=query["count"] == "exact"
+        )
     if page is None:
         raise UserNotFound()
+    items = page.items[:limit]
+    more = len(page.items) > limit
     return {
-        "items": [task_json(task) for task in page.items],
+        "items": [task_json(task) for task in items],
         "total": page.total,
-        "limit": query["limit"],
-        "offset": query["offset"],
+        "limit": limit,
+        "offset": None if given else query["offset"],
+        "next_cursor": cursors.encode(user_id, sort, is_completed, items[-1]) if more else None,
     }
+
+
+def cursor_position(given, query, user_id):
+    """Where a cursor says the page starts; it carries its own sort and filter, which the query may repeat but not
+    change, and it replaces the offset."""
+    position = cursors.decode(given, user_id)
+    conflicts = {}
+    if "offset" in request.args:
+        conflicts["offset"] = ["Give either offset or cursor."]
+    if query.get("sort", position.sort) != position.sort:
+        conflicts["sort"] = ["The cursor was issued for another sort."]
+    if "is_completed" in query and query["is_completed"] != position.is_completed:
+        conflicts["is_completed"] = ["The cursor was issued for another filter."]
+    if conflicts:
+        raise ValidationFailed(details=conflicts)
+    return position
 
 
 @bp.get("/<task_id>")
@@ -101,4 +135,6 @@ def delete_task(user_id, task_id):
     with connection() as conn:
         if not queries.delete_task(conn, user_id, task_id, versions):
             raise refused(conn, user_id, task_id)
+        retention_days = current_app.config["TOMBSTONE_RETENTION_DAYS"]
+        housekeeping.sweep(conn, "tombstones", queries.purge_tombstones, retention_days)
     return "", 204

@@ -17,7 +17,7 @@ def tables(url):
     return {name for (name,) in rows if not name.startswith("_yoyo") and name != "yoyo_lock"}
 
 
-SCHEMA = {"users", "tasks", "idempotency_keys"}
+SCHEMA = {"users", "tasks", "idempotency_keys", "tombstones", "service_secrets"}
 ROUND_1 = "0001.create-users-and-tasks"
 
 
@@ -40,6 +40,13 @@ def test_round_2_migrations_apply_to_and_roll_back_from_a_database_with_round_1_
     migrate.apply(empty_url)
     with psycopg.connect(empty_url) as conn:
         assert conn.execute("SELECT count(*), min(version), max(version) FROM tasks").fetchone() == (150, 1, 1)
+        # every existing task has its own change number, 1..50 per user, and the users' counters match
+        numbers = conn.execute(
+            "SELECT user_id, array_agg(change_seq ORDER BY change_seq) FROM tasks GROUP BY user_id"
+        ).fetchall()
+        assert all(seqs == list(range(1, 51)) for _, seqs in numbers)
+        assert conn.execute("SELECT DISTINCT change_seq, task_count FROM users").fetchall() == [(50, 50)]
+        assert len(conn.execute("SELECT value FROM service_secrets").fetchone()[0]) == 32
     newer = [m for m in migrate.migration_ids() if m > ROUND_1]
     assert migrate.rollback(empty_url, len(newer)) == list(reversed(newer))
     with psycopg.connect(empty_url) as conn:

@@ -18,7 +18,7 @@ def list_tasks(client, user_id, query=""):
 
 def test_defaults_and_order(client, user_id, tasks):
     page = list_tasks(client, user_id)
-    assert set(page) == {"items", "total", "limit", "offset"}
+    assert set(page) == {"items", "total", "limit", "offset", "next_cursor"}  # round 2 added next_cursor
     assert (page["total"], page["limit"], page["offset"]) == (25, 20, 0)
     assert [t["id"] for t in page["items"]] == [t["id"] for t in reversed(tasks)][:20]
 
@@ -58,7 +58,7 @@ def test_walking_every_page_returns_each_task_once(client, user_id, make_task):
 
 
 def test_empty_list_for_a_user_without_tasks(client, user_id):
-    assert list_tasks(client, user_id) == {"items": [], "total": 0, "limit": 20, "offset": 0}
+    assert list_tasks(client, user_id) == {"items": [], "total": 0, "limit": 20, "offset": 0, "next_cursor": None}
 
 
 @pytest.mark.parametrize(
@@ -81,7 +81,8 @@ def test_empty_list_for_a_user_without_tasks(client, user_id):
         ("?is_completed=1", "is_completed"),
         ("?is_completed=", "is_completed"),
         ("?is_completed=yes", "is_completed"),
-        ("?sort=title", "sort"),
+        ("?sort=colour", "sort"),  # round 2 made `sort` a parameter; an unknown order is still 400
+        ("?order=title", "order"),
         ("?limit=5&limit=6", "limit"),
     ],
 )

@@ -1,0 +1,43 @@
+"""List cursors: where the next page starts (the last task's sort value and id), for which list (user, sort,
+filter), signed so that a cursor the service did not issue is refused."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from taskapi import signing
+from taskapi.errors import ValidationFailed
+from taskapi.queries import SORTS
+
+KIND = "cursor"
+TIMESTAMPS = {"created_at", "updated_at"}
+
+
+@dataclass
+class Position:
+    sort: str
+    is_completed: bool | None
+    after: tuple  # (sort value, id) of the previous page's last task
+
+
+def encode(user_id, sort, is_completed, last_task):
+    column = SORTS[sort][0]
+    value = last_task[column]
+    value = value.isoformat() if column in TIMESTAMPS else value
+    return signing.sign(KIND, {"u": str(user_id), "s": sort, "f": is_completed, "k": [value, str(last_task["id"])]})
+
+
+def decode(cursor, user_id):
+    """The position a cursor names, or 400 for any cursor not issued by this service for this user's list."""
+    try:
+        payload = signing.verify(KIND, cursor)
+        if payload["u"] != str(user_id) or payload["s"] not in SORTS or payload["f"] not in (None, True, False):
+            raise ValueError("another list")
+        value, task_id = payload["k"]
+        column = SORTS[payload["s"]][0]
+        value = datetime.fromisoformat(value) if column in TIMESTAMPS else value
+        if not isinstance(value, str | datetime):
+            raise ValueError("bad value")
+        return Position(sort=payload["s"], is_completed=payload["f"], after=(value, uuid.UUID(task_id)))
+    except (ValueError, KeyError, TypeError):
+        raise ValidationFailed(details={"cursor": ["Not a cursor this service issued for this list."]}) from None

@@ -1,0 +1,49 @@
+"""Every SQL statement of the service, as named constants, and the small functions that run them, by resource.
+
+Values are always bound parameters; every statement on `tasks` (and `tombstones`) has `user_id` in its WHERE
+clause. Handlers import this package and call its functions; the statements never leave it.
+"""
+
+from taskapi.queries.changes import fetch_changes, purge_tombstones
+from taskapi.queries.keys import (
+    NO_USER_SCOPE,
+    claim_key,
+    fetch_key,
+    fetch_signing_key,
+    purge_expired_keys,
+    store_answer,
+)
+from taskapi.queries.lists import SORTS, Page, list_tasks
+from taskapi.queries.tasks import (
+    Created,
+    delete_task,
+    fetch_task,
+    fetch_task_version,
+    insert_task,
+    update_task,
+)
+from taskapi.queries.users import delete_user, fetch_user, insert_user, user_exists
+
+__all__ = [
+    "NO_USER_SCOPE",
+    "SORTS",
+    "Created",
+    "Page",
+    "claim_key",
+    "delete_task",
+    "delete_user",
+    "fetch_changes",
+    "fetch_key",
+    "fetch_signing_key",
+    "fetch_task",
+    "fetch_task_version",
+    "fetch_user",
+    "insert_task",
+    "insert_user",
+    "list_tasks",
+    "purge_expired_keys",
+    "purge_tombstones",
+    "store_answer",
+    "update_task",
+    "user_exists",
+]

@@ -1,0 +1,65 @@
+"""A user's task list, one page at a time: by offset (round 1's paging), or after a position (keyset seek).
+
+Each sort has its own pair of statements, made here from a fixed table of column and direction: a keyset page is
+an index seek (`(column, id) < (value, id)`, LIMIT, no OFFSET), so it costs the same at any depth and list size.
+"""
+
+from dataclasses import dataclass
+
+from taskapi.queries.tasks import TASK_COLUMNS
+
+# sort parameter -> (column, direction); ties are always broken by id in the same direction, so the order is total.
+SORTS = {
+    "-created_at": ("created_at", "DESC"),
+    "created_at": ("created_at", "ASC"),
+    "-updated_at": ("updated_at", "DESC"),
+    "updated_at": ("updated_at", "ASC"),
+    "title": ("title", "ASC"),
+    "-title": ("title", "DESC"),
+}
+
+_STATUS_FILTER = "(%(is_completed)s::boolean IS NULL OR is_completed = %(is_completed)s::boolean)"
+
+
+def _page_statement(column, direction, keyset):
+    """One snapshot: whether the user exists, how many tasks match (only when asked: `count`), and the page. The
+    head row always comes back; with an empty page its task columns are NULL."""
+    order = f"{column} {direction}, id {direction}"
+    seek = f"AND ({column}, id) {'<' if direction == 'DESC' else '>'} (%(after_value)s, %(after_id)s)"
+    return f"""
+SELECT head.user_found, head.total, {", ".join(f"page.{c}" for c in TASK_COLUMNS.split(", "))}
+FROM (SELECT EXISTS (SELECT 1 FROM users WHERE id = %(user_id)s) AS user_found,
+             CASE WHEN %(count)s THEN
+                 (SELECT count(*) FROM tasks WHERE user_id = %(user_id)s AND {_STATUS_FILTER})
+             END AS total) AS head
+LEFT JOIN LATERAL (
+    SELECT {TASK_COLUMNS} FROM tasks
+    WHERE user_id = %(user_id)s AND {_STATUS_FILTER} {seek if keyset else ""}
+    ORDER BY {order}
+    LIMIT %(limit)s {"" if keyset else "OFFSET %(offset)s"}
+) AS page ON true
+ORDER BY page.{column} {direction}, page.id {direction}
+"""
+
+
+LIST_BY_OFFSET = {sort: _page_statement(column, direction, keyset=False) for sort, (column, direction) in SORTS.items()}
+LIST_AFTER = {sort: _page_statement(column, direction, keyset=True) for sort, (column, direction) in SORTS.items()}
+
+
+@dataclass
+class Page:
+    items: list
+    total: int | None
+
+
+def list_tasks(conn, user_id, sort, limit, offset=0, after=None, is_completed=None, count=True):
+    """Up to `limit` tasks in `sort` order, from `offset`, or after `after` = (sort value, id) of the previous page's
+    last task; `total` counts every match when `count`. None when there is no such user."""
+    params = {"user_id": user_id, "limit": limit, "is_completed": is_completed, "count": count}
+    if after is None:
+        rows = conn.execute(LIST_BY_OFFSET[sort], {**params, "offset": offset}).fetchall()
+    else:
+        rows = conn.execute(LIST_AFTER[sort], {**params, "after_value": after[0], "after_id": after[1]}).fetchall()
+    if not rows[0]["user_found"]:
+        return None
+    return Page(items=[row for row in rows if row["id"] is not None], total=rows[0]["total"])

@@ -1,0 +1,138 @@
+"""One task: create, read, update, delete. Each write is one statement that also keeps its user's bookkeeping.
+
+Every write first locks its user's row (`owner`), takes the next number of the user's change counter, and
+advances the counter only when the task was really written. The lock orders a user's writers, so the numbers
+commit in order (the change feed's guarantee) and the task count stays exact (the quota's); and since every
+writer, the user's deletion included, locks the user's row before any task row, writers never deadlock.
+"""
+
+from dataclasses import dataclass
+
+TASK_COLUMNS = "id, user_id, title, description, is_completed, version, created_at, updated_at"
+_RETURNED = ", ".join(f"tasks.{column}" for column in TASK_COLUMNS.split(", "))
+
+# The row comes back in its newest committed version once the lock is granted, so `seq` and `task_count` are
+# current even when this writer had to wait for another.
+_OWNER = """
+owner AS (
+    SELECT id, change_seq + 1 AS seq, task_count FROM users WHERE id = %(user_id)s FOR NO KEY UPDATE
+)"""
+
+# If-Match, decided by the write itself: a row whose version is not among those allowed is not touched. A
+# concurrent writer that got there first makes PostgreSQL re-check this condition on the row it left, so of two
+# writers sending the same If-Match exactly one matches.
+_VERSION_MATCHES = "(%(versions)s::bigint[] IS NULL OR tasks.version = ANY(%(versions)s::bigint[]))"
+
+# One row always: whether the user exists, and the new task's columns (NULL when the quota refused it).
+INSERT_TASK = f"""
+WITH {_OWNER},
+created AS (
+    INSERT INTO tasks (user_id, title, description, is_completed, change_seq)
+    SELECT owner.id, %(title)s, %(description)s, %(is_completed)s, owner.seq
+    FROM owner
+    WHERE owner.task_count < %(max_tasks)s
+    RETURNING {TASK_COLUMNS}
+),
+counter AS (
+    UPDATE users SET change_seq = owner.seq, task_count = owner.task_count + 1
+    FROM owner WHERE users.id = owner.id AND EXISTS (SELECT 1 FROM created)
+)
+SELECT owner.id IS NOT NULL AS user_found, created.*
+FROM (VALUES (1)) AS one (n) LEFT JOIN owner ON true LEFT JOIN created ON true
+"""
+
+SELECT_TASK = f"SELECT {TASK_COLUMNS} FROM tasks WHERE user_id = %(user_id)s AND id = %(task_id)s"
+
+SELECT_TASK_VERSION = "SELECT version FROM tasks WHERE user_id = %(user_id)s AND id = %(task_id)s"
+
+# One statement serves PUT (every field given) and PATCH (only some): a NULL title or is_completed means
+# "keep", and description, which may be set to NULL, says so with set_description.
+UPDATE_TASK = f"""
+WITH {_OWNER},
+changed AS (
+    UPDATE tasks SET
+        title = COALESCE(%(title)s, tasks.title),
+        description = CASE WHEN %(set_description)s THEN %(description)s ELSE tasks.description END,
+        is_completed = COALESCE(%(is_completed)s, tasks.is_completed),
+        version = tasks.version + 1,
+        updated_at = now(),
+        change_seq = owner.seq
+    FROM owner
+    WHERE tasks.user_id = %(user_id)s AND tasks.id = %(task_id)s AND {_VERSION_MATCHES}
+    RETURNING {_RETURNED}
+),
+counter AS (
+    UPDATE users SET change_seq = owner.seq FROM owner WHERE users.id = owner.id AND EXISTS (SELECT 1 FROM changed)
+)
+SELECT {TASK_COLUMNS} FROM changed
+"""
+
+# The deleted task leaves a tombstone carrying its change number, for the change feed.
+DELETE_TASK = f"""
+WITH {_OWNER},
+gone AS (
+    DELETE FROM tasks USING owner
+    WHERE tasks.user_id = %(user_id)s AND tasks.id = %(task_id)s AND {_VERSION_MATCHES}
+    RETURNING tasks.id, owner.seq
+),
+counter AS (
+    UPDATE users SET change_seq = owner.seq, task_count = owner.task_count - 1
+    FROM owner WHERE users.id = owner.id AND EXISTS (SELECT 1 FROM gone)
+)
+INSERT INTO tombstones (user_id, change_seq, task_id)
+SELECT %(user_id)s, seq, id FROM gone
+RETURNING task_id
+"""
+
+
+@dataclass
+class Created:
+    """What an insert came to: the task, or why not (no such user; the user's quota is full)."""
+
+    task: dict | None
+    user_found: bool
+
+
+def insert_task(conn, user_id, title, description=None, is_completed=False, max_tasks=2**62):
+    row = conn.execute(
+        INSERT_TASK,
+        {
+            "user_id": user_id,
+            "title": title,
+            "description": description,
+            "is_completed": is_completed,
+            "max_tasks": max_tasks,
+        },
+    ).fetchone()
+    task = {column: row[column] for column in TASK_COLUMNS.split(", ")} if row["id"] is not None else None
+    return Created(task=task, user_found=row["user_found"])
+
+
+def fetch_task(conn, user_id, task_id):
+    return conn.execute(SELECT_TASK, {"user_id": user_id, "task_id": task_id}).fetchone()
+
+
+def fetch_task_version(conn, user_id, task_id):
+    row = conn.execute(SELECT_TASK_VERSION, {"user_id": user_id, "task_id": task_id}).fetchone()
+    return None if row is None else row["version"]
+
+
+def update_task(conn, user_id, task_id, fields, versions=None):
+    """Apply the given fields (a PUT passes all of them) if the task's version is among `versions` (None: any);
+    the updated task, or None when not found or not matched."""
+    params = {
+        "user_id": user_id,
+        "task_id": task_id,
+        "versions": versions,
+        "title": fields.get("title"),
+        "is_completed": fields.get("is_completed"),
+        "set_description": "description" in fields,
+        "description": fields.get("description"),
+    }
+    return conn.execute(UPDATE_TASK, params).fetchone()
+
+
+def delete_task(conn, user_id, task_id, versions=None):
+    """True when deleted; False when not found, or its version is not among `versions` (None: any)."""
+    params = {"user_id": user_id, "task_id": task_id, "versions": versions}
+    return conn.execute(DELETE_TASK, params).fetchone() is not None
