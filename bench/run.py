@@ -34,6 +34,9 @@ from taskapi import embedded, migrate  # noqa: E402
 from taskapi.serve import GUNICORN  # noqa: E402
 
 WORKLOADS = ["list", "get", "create", "update", "mixed"]
+# `depth`: one user with 100,000 tasks and one with 500; a cursor page (count=none, limit 20) from the middle of
+# each list, and each list's first page with count=exact, each driven alone by wrk.
+DEPTH_USERS = {"big": 100_000, "small": 500}
 SEED = [
     "TRUNCATE users CASCADE",
     "INSERT INTO users (id) SELECT gen_random_uuid() FROM generate_series(1, %(users)s)",
@@ -126,6 +129,73 @@ def wait_up(url, proc):
     sys.exit("gunicorn did not become ready")
 
 
+def seed_depth(url):
+    """The depth users: DEPTH_USERS tasks each, one second apart, so every sort value is distinct."""
+    users = {}
+    with psycopg.connect(url, autocommit=True) as conn:
+        for name, count in DEPTH_USERS.items():
+            user = conn.execute("INSERT INTO users DEFAULT VALUES RETURNING id").fetchone()[0]
+            conn.execute(
+                "INSERT INTO tasks (user_id, title, created_at, updated_at, change_seq)"
+                " SELECT %s, 'Task ' || n, now() - n * interval '1 second', now() - n * interval '1 second', n"
+                " FROM generate_series(1, %s) n",
+                (user, count),
+            )
+            conn.execute("UPDATE users SET task_count = %s, change_seq = %s WHERE id = %s", (count, count, user))
+            users[name] = user
+        conn.execute("VACUUM ANALYZE tasks")
+    return users
+
+
+def cursor_at(base, path, headers, depth):
+    """The next_cursor after `depth` tasks, walked the way a client walks (pages of 100, count=none)."""
+    cursor, seen = None, 0
+    while seen < depth:
+        query = "limit=100&count=none" + (f"&cursor={cursor}" if cursor else "")
+        request = urllib.request.Request(f"{base}{path}?{query}", headers=headers)
+        with urllib.request.urlopen(request) as response:
+            page = json.load(response)
+        seen, cursor = seen + len(page["items"]), page["next_cursor"]
+    return cursor
+
+
+def wrk_fixed(args, url, headers):
+    """p50 and p99 (ms) and req/s of one URL under wrk's fixed load."""
+    command = ["wrk", "-t2", f"-c{args.connections}", f"-d{args.duration}s", "--latency"]
+    for name, value in headers.items():
+        command += ["-H", f"{name}: {value}"]
+    out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    percent = {line.split()[0]: line.split()[1] for line in out.splitlines() if line.strip()[:3] in ("50%", "99%")}
+    rps = float(next(line.split()[1] for line in out.splitlines() if line.startswith("Requests/sec")))
+
+    def ms(text):
+        return (
+            float(text[:-2])
+            if text.endswith("ms")
+            else float(text[:-2]) / 1000
+            if text.endswith("us")
+            else float(text[:-1]) * 1000
+        )
+
+    return rps, ms(percent["50%"]), ms(percent["99%"])
+
+
+def run_depth(args, url, base, mode, mint):
+    users = seed_depth(url)
+    results = {}
+    for name, user in users.items():
+        token = mint(user)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        path = f"/users/{user}/tasks"
+        cursor = cursor_at(base, path, headers, DEPTH_USERS[name] // 2)
+        for label, query in (("cursor", f"limit=20&count=none&cursor={cursor}"), ("first", "limit=20&count=exact")):
+            rps, p50, p99 = wrk_fixed(args, f"{base}{path}?{query}", headers)
+            results[(name, label)] = p50
+            print(f"{mode:8}{name + ' ' + label:10}{rps:10.1f}{p50:10.2f}{p99:10.2f}{'':>8}", flush=True)
+    ratio = results[("big", "cursor")] / results[("small", "cursor")]
+    print(f"{mode:8}depth: cursor page p50 at half depth, 100,000 vs 500 tasks: {ratio:.2f}x", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duration", type=int, default=10)
@@ -133,7 +203,9 @@ def main():
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--users", type=int, default=100)
     ap.add_argument("--tasks-per-user", type=int, default=200)
-    ap.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated subset of " + ",".join(WORKLOADS))
+    ap.add_argument(
+        "--workloads", default=",".join(WORKLOADS), help="comma-separated subset of " + ",".join([*WORKLOADS, "depth"])
+    )
     ap.add_argument("--auth", default="none", help="comma-separated subset of none,hs256,rs256")
     args = ap.parse_args()
     if not shutil.which("wrk"):
@@ -171,6 +243,9 @@ def run_mode(args, url, mode):
     try:
         wait_up(base, gunicorn)
         for workload in args.workloads.split(","):
+            if workload == "depth":
+                run_depth(args, url, base, mode, mint)
+                continue
             seed(url, args.users, args.tasks_per_user, pairs, mint)
             out = subprocess.run(
                 ["wrk", "-t2", f"-c{args.connections}", f"-d{args.duration}s", "-s", str(ROOT / "bench" / "tasks.lua")]

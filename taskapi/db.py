@@ -1,7 +1,12 @@
-"""The connection pool: built by the app factory, opened lazily in each process, autocommit connections."""
+"""The connection pool: built by the app factory, opened lazily in each process, autocommit connections; the
+breaker that answers 503 at once while the database is known to be down; and the watchdog that cuts a connection
+a frozen server would otherwise hold for ever."""
 
 import logging
+import os
+import socket
 import threading
+import time
 from contextlib import contextmanager
 
 import psycopg
@@ -13,17 +18,131 @@ from taskapi.errors import ServiceUnavailable
 
 log = logging.getLogger(__name__)
 _open_lock = threading.Lock()
-RECONNECT_TIMEOUT_SECONDS = 5.0
+# A lost connection is retried with exponential backoff from 1 s; giving up after about a second (instead of the
+# default 5 minutes) means the pool starts a fresh attempt whenever it is next asked, so it never sleeps through
+# the database's return in a long backoff.
+RECONNECT_TIMEOUT_SECONDS = 1.0
+PROBE_INTERVAL_SECONDS = 0.5  # while the database is down, a worker tries to reach it this often, in the background
+WATCHDOG_MARGIN_SECONDS = 1.0  # past the statement timeout, before a silent connection is cut
+
+
+class Breaker:
+    """Whether this process can reach PostgreSQL.
+
+    Closed, requests take pooled connections as usual. A connection that cannot be had in time, breaks, or that
+    the pool gives up reconnecting opens it. Open, every request is answered 503 at once, without waiting for the
+    pool, while a background thread tries a fresh connection every PROBE_INTERVAL_SECONDS; its first success closes
+    the breaker and wakes the pool. So an outage costs clients milliseconds, not a pool timeout each, and the
+    service is back within about half a second of PostgreSQL.
+    """
+
+    def __init__(self, conninfo, connect_timeout):
+        self.conninfo, self.connect_timeout = conninfo, connect_timeout
+        self.open_since = None
+        self._lock = threading.Lock()
+        self._prober = None
+
+    @property
+    def is_open(self):
+        return self.open_since is not None
+
+    def trip(self, pool, reason):
+        with self._lock:
+            if self.open_since is None:
+                self.open_since = time.monotonic()
+                log.warning("database unreachable, answering 503 until it is back: %s", reason)
+            if self._prober is None or not self._prober.is_alive():
+                self._prober = threading.Thread(target=self._probe, args=(pool,), daemon=True, name="db-probe")
+                self._prober.start()
+
+    def _probe(self, pool):
+        while True:
+            time.sleep(PROBE_INTERVAL_SECONDS)
+            try:
+                psycopg.connect(self.conninfo, connect_timeout=self.connect_timeout).close()
+            except psycopg.Error:
+                continue
+            with self._lock:
+                down_for, self.open_since = time.monotonic() - self.open_since, None
+            log.warning("database reachable again after %.1f s", down_for)
+            pool.check()  # drops connections that died meanwhile, and starts growing the pool again
+            return
+
+
+class Watchdog:
+    """Cuts a connection whose work has run past its deadline.
+
+    A server that is frozen (stopped, swapped out, wedged) sends nothing, and psycopg has no client-side timeout: a
+    query would wait on the socket for ever, and the worker with it. Each guarded call registers a deadline; one
+    thread per process checks them ten times a second and shuts the socket of any call past its deadline down,
+    which ends the call with an OperationalError (a 503) and marks the connection broken.
+    """
+
+    def __init__(self):
+        self._deadlines = {}
+        self._lock = threading.Lock()
+        self._thread, self._pid = None, None
+
+    @contextmanager
+    def guard(self, conn, seconds):
+        if seconds is None:
+            yield
+            return
+        if self._pid != os.getpid():  # a thread does not survive gunicorn's fork: start one in each worker
+            self._pid, self._deadlines = os.getpid(), {}
+            self._thread = threading.Thread(target=self._run, daemon=True, name="db-watchdog")
+            self._thread.start()
+        key = object()
+        with self._lock:
+            self._deadlines[key] = (time.monotonic() + seconds, conn)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._deadlines.pop(key, None)
+
+    def _run(self):
+        while True:
+            time.sleep(0.1)
+            now = time.monotonic()
+            with self._lock:
+                late = [key for key, (deadline, _) in self._deadlines.items() if deadline <= now]
+                conns = [self._deadlines.pop(key)[1] for key in late]
+            for conn in conns:
+                log.warning("cutting a database connection that did not answer in time")
+                try:
+                    with socket.socket(fileno=os.dup(conn.pgconn.socket)) as sock:
+                        sock.shutdown(socket.SHUT_RDWR)
+                except (OSError, psycopg.Error):
+                    pass  # already closed
 
 
 def init_app(app):
     cfg = app.config
     statement_timeout = cfg["DB_STATEMENT_TIMEOUT_MS"]
+    watchdog = Watchdog()
+    # How long one statement may take before the watchdog cuts it: the server's own statement timeout, plus a
+    # margin so that a live server always answers first (with its own cancellation).
+    request_limit = statement_timeout / 1000 + WATCHDOG_MARGIN_SECONDS if statement_timeout else None
 
     def configure(conn):
         # Session setting, once per new connection; a runaway query is cancelled, not waited for.
-        conn.execute("SELECT set_config('statement_timeout', %s, false)", (f"{statement_timeout}ms",))
+        with watchdog.guard(conn, cfg["DB_CONNECT_TIMEOUT"]):
+            conn.execute("SELECT set_config('statement_timeout', %s, false)", (f"{statement_timeout}ms",))
 
+    def check(conn):
+        with watchdog.guard(conn, cfg["DB_CONNECT_TIMEOUT"]):
+            ConnectionPool.check_connection(conn)
+
+    kwargs = {
+        # Every request runs a single statement (the list's count and page are one), so autocommit spares the
+        # BEGIN and COMMIT round trips; work that needs several statements uses `with conn.transaction():`.
+        "autocommit": True,
+        "row_factory": dict_row,
+        "prepare_threshold": cfg["DB_PREPARE_THRESHOLD"],
+        "connect_timeout": cfg["DB_CONNECT_TIMEOUT"],
+    }
+    breaker = app.extensions["taskapi.breaker"] = Breaker(cfg["DATABASE_URL"], cfg["DB_CONNECT_TIMEOUT"])
     # open=False: a pool opened at import would be shared across gunicorn's fork; each worker opens its own.
     app.extensions["taskapi.pool"] = ConnectionPool(
         cfg["DATABASE_URL"],
@@ -31,22 +150,15 @@ def init_app(app):
         max_size=cfg["DB_POOL_MAX_SIZE"],
         timeout=cfg["DB_POOL_TIMEOUT"],
         open=False,
-        check=ConnectionPool.check_connection,
-        # A lost connection is retried with exponential backoff; giving up after a few seconds (instead of the
-        # default 5 minutes) means the next request starts a fresh attempt, so a worker whose backoff grew long
-        # during an outage is back as soon as PostgreSQL is, not up to minutes later.
+        check=check,
         reconnect_timeout=RECONNECT_TIMEOUT_SECONDS,
+        # The pool's own verdict that it cannot connect (after RECONNECT_TIMEOUT_SECONDS of failed attempts).
+        reconnect_failed=lambda pool: breaker.trip(pool, "the pool could not reconnect"),
         configure=configure,
-        kwargs={
-            # Every request runs a single statement (the list's count and page are one), so autocommit spares the
-            # BEGIN and COMMIT round trips; work that needs several statements uses `with conn.transaction():`.
-            "autocommit": True,
-            "row_factory": dict_row,
-            "prepare_threshold": cfg["DB_PREPARE_THRESHOLD"],
-            "connect_timeout": cfg["DB_CONNECT_TIMEOUT"],
-        },
+        kwargs=kwargs,
         name="taskapi",
     )
+    app.extensions["taskapi.db_guard"] = lambda conn: watchdog.guard(conn, request_limit)
 
 
 def get_pool(app=None):
@@ -69,11 +181,27 @@ def close_pool(app):
 def connection(timeout=None):
     """A pooled connection in autocommit mode: each statement commits on its own.
 
-    A database that cannot be reached, or a pool with no free connection in time, is a 503 to the client.
+    A database that cannot be reached, or a pool with no free connection in time, is a 503 to the client; while
+    the breaker is open that answer comes at once.
     """
+    breaker, guard = current_app.extensions["taskapi.breaker"], current_app.extensions["taskapi.db_guard"]
+    if breaker.is_open:
+        raise ServiceUnavailable()
+    pool = get_pool()
     try:
-        with get_pool().connection(timeout=timeout) as conn:
-            yield conn
-    except (PoolTimeout, psycopg.OperationalError) as exc:
+        with pool.connection(timeout=timeout) as conn, guard(conn):
+            try:
+                yield conn
+            except psycopg.OperationalError as exc:
+                if conn.broken:  # the connection died (server gone, or cut by the watchdog), not just a query
+                    breaker.trip(pool, exc)
+                raise
+    except PoolTimeout as exc:
+        # A whole pool timeout without a connection: treat the database as unreachable. Were it only busy, the
+        # probe finds it reachable within PROBE_INTERVAL_SECONDS and closes the breaker again.
+        breaker.trip(pool, exc)
+        log.warning("database unavailable: %s", exc)
+        raise ServiceUnavailable() from exc
+    except psycopg.OperationalError as exc:
         log.warning("database unavailable: %s", exc)
         raise ServiceUnavailable() from exc

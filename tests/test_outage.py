@@ -2,8 +2,13 @@
 and every write acknowledged before the outage still there."""
 
 import json
+import os
+import signal
+import subprocess
+import threading
 import time
 
+import psycopg
 import pytest
 from conftest import running_gunicorn
 from helpers import http
@@ -83,3 +88,121 @@ def test_outage_gives_fast_503s_then_recovers_without_losing_writes(own_postgres
             }
         )
     )
+
+
+def hammer(base, user, stop, log, clients=8):
+    """`clients` threads sending reads and writes until `stop`; each answer logged as (sent_at, status, took, body)."""
+
+    def client(n):
+        while not stop.is_set():
+            sent = time.monotonic()
+            method, path, body = (
+                ("POST", f"/users/{user}/tasks", {"title": f"c{n}"})
+                if n % 4 == 0
+                else ("GET", f"/users/{user}/tasks", None)
+            )
+            try:
+                status, headers, payload = http(method, base + path, body, timeout=30)
+            except OSError as exc:
+                status, headers, payload = repr(exc), {}, None
+            log.append((sent, status, time.monotonic() - sent, headers, payload))
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    for t in threads:
+        t.start()
+    return threads
+
+
+def test_under_concurrency_an_outage_is_fast_503s_and_recovery_is_prompt(own_postgres, tmp_path):
+    """8 clients, 2 workers, PostgreSQL stopped for 4 s: the breaker answers 503 in milliseconds once a worker
+    knows the database is down, and a background probe brings each worker back within 2 s of PostgreSQL."""
+    server, url = own_postgres
+    connect_timeout = 1
+    env = {"DB_POOL_TIMEOUT": "1", "DB_CONNECT_TIMEOUT": str(connect_timeout)}
+    with running_gunicorn(url, tmp_path / "gunicorn.log", **env) as app:
+        base = app["url"]
+        user = http("POST", base + "/users", {})[2]["id"]
+        acknowledged = [http("POST", f"{base}/users/{user}/tasks", {"title": f"kept {n}"})[2]["id"] for n in range(10)]
+        stop, log = threading.Event(), []
+        threads = hammer(base, user, stop, log)
+        time.sleep(1)
+        down_at = time.monotonic()
+        server.stop()
+        stopped_at = time.monotonic()
+        time.sleep(4)
+        up_at = time.monotonic()
+        server.ensure_postgres_running()
+        started_at = time.monotonic()
+        time.sleep(3)
+        stop.set()
+        for t in threads:
+            t.join()
+
+    during = [entry for entry in log if stopped_at <= entry[0] and entry[0] + entry[2] <= up_at]
+    fast = [
+        e for e in during
+        if e[1] == 503 and e[2] <= 0.25 and e[3].get("Retry-After") and e[4]["error"]["code"] == "SERVICE_UNAVAILABLE"
+    ]  # fmt: skip
+    worst = max(e[2] for e in during)
+    after = [e for e in log if e[0] >= started_at]
+    first_ok = min((e[0] + e[2] for e in after if e[1] in (200, 201)), default=None)
+    # From then on, every answer is a success: both workers are back.
+    last_error = max((e[0] + e[2] for e in after if e[1] not in (200, 201)), default=started_at)
+    timeline = {
+        "requests_while_down": len(during),
+        "fast_503_share": round(len(fast) / len(during), 3),
+        "worst_latency_while_down_s": round(worst, 3),
+        "stop_took_s": round(stopped_at - down_at, 2),
+        "first_2xx_after_restart_s": round(first_ok - started_at, 3) if first_ok else None,
+        "last_error_after_restart_s": round(last_error - started_at, 3),
+    }
+    print(json.dumps(timeline))
+    assert len(during) > 100 and len(fast) / len(during) >= 0.9, timeline
+    assert worst <= connect_timeout + 1, timeline
+    assert first_ok is not None and last_error - started_at <= 2, timeline
+    with running_gunicorn(url, tmp_path / "after.log") as app:
+        assert {http("GET", f"{app['url']}/users/{user}/tasks/{task}")[0] for task in acknowledged} == {200}
+
+
+def postgres_pids(pgdata):
+    postmaster = int((pgdata / "postmaster.pid").read_text().split()[0])
+    children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(postmaster)], capture_output=True, text=True).stdout
+    return [postmaster, *map(int, children.split())]
+
+
+def test_a_frozen_postgres_gets_bounded_503s_and_the_service_recovers(own_postgres, tmp_path):
+    """SIGSTOP on the postmaster and every backend: nothing answers, and psycopg would wait for ever. The watchdog
+    cuts the connection past the statement timeout, the breaker answers 503, and after SIGCONT the service is back."""
+    server, url = own_postgres
+    env = {"DB_POOL_TIMEOUT": "1", "DB_CONNECT_TIMEOUT": "1", "DB_STATEMENT_TIMEOUT_MS": "1000"}
+    with running_gunicorn(url, tmp_path / "gunicorn.log", **env) as app:
+        base = app["url"]
+        user = http("POST", base + "/users", {})[2]["id"]
+        pids = postgres_pids(tmp_path / "pgdata")
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            answers = [timed("GET", f"{base}/users/{user}/tasks") for _ in range(6)]
+            health = timed("GET", base + "/healthz")
+        finally:
+            for pid in pids:
+                os.kill(pid, signal.SIGCONT)
+        assert {a[0] for a in answers} == {503}, answers
+        assert max(a[3] for a in answers) <= 1.0 + 1.0 + 0.5  # statement timeout + the watchdog's margin
+        assert health[0] == 200
+        deadline = time.monotonic() + 5
+        while timed("GET", f"{base}/users/{user}/tasks")[0] != 200:
+            assert time.monotonic() < deadline, "no recovery within 5 s of SIGCONT"
+            time.sleep(0.1)
+
+
+def test_a_lock_held_past_the_statement_timeout_is_503_then_the_service_goes_on(own_postgres, tmp_path):
+    server, url = own_postgres
+    with running_gunicorn(url, tmp_path / "gunicorn.log", DB_STATEMENT_TIMEOUT_MS="500") as app:
+        base = app["url"]
+        user = http("POST", base + "/users", {})[2]["id"]
+        with psycopg.connect(url) as locker:
+            locker.execute("LOCK TABLE tasks IN ACCESS EXCLUSIVE MODE")
+            status, _, body, took = timed("GET", f"{base}/users/{user}/tasks")
+            assert status == 503 and body["error"]["code"] == "SERVICE_UNAVAILABLE" and took < 2
+        assert timed("GET", f"{base}/users/{user}/tasks")[0] == 200  # not mistaken for an outage

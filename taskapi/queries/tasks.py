@@ -1,44 +1,35 @@
 """One task: create, read, update, delete. Each write is one statement that also keeps its user's bookkeeping.
 
-Every write first locks its user's row (`owner`), takes the next number of the user's change counter, and
-advances the counter only when the task was really written. The lock orders a user's writers, so the numbers
-commit in order (the change feed's guarantee) and the task count stays exact (the quota's); and since every
-writer, the user's deletion included, locks the user's row before any task row, writers never deadlock.
+Every write first takes its user's row: it advances the user's change counter (and, for creates and deletes, the
+task count) and stamps the task with the new number. The row lock this takes is held until the statement commits,
+so a user's writers commit in counter order (the change feed's guarantee: the numbers a reader sees form an
+unbroken prefix) and the count is exact (the quota's). Every writer, the user's deletion included, locks the user's
+row before any task row, so writers never deadlock.
 """
 
 from dataclasses import dataclass
 
+from taskapi.queries.users import user_exists
+
 TASK_COLUMNS = "id, user_id, title, description, is_completed, version, created_at, updated_at"
 _RETURNED = ", ".join(f"tasks.{column}" for column in TASK_COLUMNS.split(", "))
-
-# The row comes back in its newest committed version once the lock is granted, so `seq` and `task_count` are
-# current even when this writer had to wait for another.
-_OWNER = """
-owner AS (
-    SELECT id, change_seq + 1 AS seq, task_count FROM users WHERE id = %(user_id)s FOR NO KEY UPDATE
-)"""
 
 # If-Match, decided by the write itself: a row whose version is not among those allowed is not touched. A
 # concurrent writer that got there first makes PostgreSQL re-check this condition on the row it left, so of two
 # writers sending the same If-Match exactly one matches.
 _VERSION_MATCHES = "(%(versions)s::bigint[] IS NULL OR tasks.version = ANY(%(versions)s::bigint[]))"
 
-# One row always: whether the user exists, and the new task's columns (NULL when the quota refused it).
+# The quota is part of the user's row update: a writer that waited for the lock re-checks it on the row its
+# predecessor left, so concurrent creates can never pass it together. No row back: no such user, or no room.
 INSERT_TASK = f"""
-WITH {_OWNER},
-created AS (
-    INSERT INTO tasks (user_id, title, description, is_completed, change_seq)
-    SELECT owner.id, %(title)s, %(description)s, %(is_completed)s, owner.seq
-    FROM owner
-    WHERE owner.task_count < %(max_tasks)s
-    RETURNING {TASK_COLUMNS}
-),
-counter AS (
-    UPDATE users SET change_seq = owner.seq, task_count = owner.task_count + 1
-    FROM owner WHERE users.id = owner.id AND EXISTS (SELECT 1 FROM created)
+WITH owner AS (
+    UPDATE users SET change_seq = change_seq + 1, task_count = task_count + 1
+    WHERE id = %(user_id)s AND task_count < %(max_tasks)s
+    RETURNING id, change_seq
 )
-SELECT owner.id IS NOT NULL AS user_found, created.*
-FROM (VALUES (1)) AS one (n) LEFT JOIN owner ON true LEFT JOIN created ON true
+INSERT INTO tasks (user_id, title, description, is_completed, change_seq)
+SELECT id, %(title)s, %(description)s, %(is_completed)s, change_seq FROM owner
+RETURNING {TASK_COLUMNS}
 """
 
 SELECT_TASK = f"SELECT {TASK_COLUMNS} FROM tasks WHERE user_id = %(user_id)s AND id = %(task_id)s"
@@ -46,30 +37,31 @@ SELECT_TASK = f"SELECT {TASK_COLUMNS} FROM tasks WHERE user_id = %(user_id)s AND
 SELECT_TASK_VERSION = "SELECT version FROM tasks WHERE user_id = %(user_id)s AND id = %(task_id)s"
 
 # One statement serves PUT (every field given) and PATCH (only some): a NULL title or is_completed means
-# "keep", and description, which may be set to NULL, says so with set_description.
+# "keep", and description, which may be set to NULL, says so with set_description. A write that finds no task (or
+# a stale If-Match) still used a number of the counter: a gap, which the change feed does not mind.
 UPDATE_TASK = f"""
-WITH {_OWNER},
-changed AS (
-    UPDATE tasks SET
-        title = COALESCE(%(title)s, tasks.title),
-        description = CASE WHEN %(set_description)s THEN %(description)s ELSE tasks.description END,
-        is_completed = COALESCE(%(is_completed)s, tasks.is_completed),
-        version = tasks.version + 1,
-        updated_at = now(),
-        change_seq = owner.seq
-    FROM owner
-    WHERE tasks.user_id = %(user_id)s AND tasks.id = %(task_id)s AND {_VERSION_MATCHES}
-    RETURNING {_RETURNED}
-),
-counter AS (
-    UPDATE users SET change_seq = owner.seq FROM owner WHERE users.id = owner.id AND EXISTS (SELECT 1 FROM changed)
+WITH owner AS (
+    UPDATE users SET change_seq = change_seq + 1 WHERE id = %(user_id)s RETURNING change_seq
 )
-SELECT {TASK_COLUMNS} FROM changed
+UPDATE tasks SET
+    title = COALESCE(%(title)s, tasks.title),
+    description = CASE WHEN %(set_description)s THEN %(description)s ELSE tasks.description END,
+    is_completed = COALESCE(%(is_completed)s, tasks.is_completed),
+    version = tasks.version + 1,
+    updated_at = now(),
+    change_seq = owner.change_seq
+FROM owner
+WHERE tasks.user_id = %(user_id)s AND tasks.id = %(task_id)s AND {_VERSION_MATCHES}
+RETURNING {_RETURNED}
 """
 
-# The deleted task leaves a tombstone carrying its change number, for the change feed.
+# A delete must not lower the task count unless the task really went, so it locks the user's row first (taking
+# the newest committed counter, even after waiting), deletes, and only then updates the row, if anything was
+# deleted. The deleted task leaves a tombstone carrying its change number, for the change feed.
 DELETE_TASK = f"""
-WITH {_OWNER},
+WITH owner AS (
+    SELECT id, change_seq + 1 AS seq, task_count FROM users WHERE id = %(user_id)s FOR NO KEY UPDATE
+),
 gone AS (
     DELETE FROM tasks USING owner
     WHERE tasks.user_id = %(user_id)s AND tasks.id = %(task_id)s AND {_VERSION_MATCHES}
@@ -94,18 +86,18 @@ class Created:
 
 
 def insert_task(conn, user_id, title, description=None, is_completed=False, max_tasks=2**62):
-    row = conn.execute(
-        INSERT_TASK,
-        {
-            "user_id": user_id,
-            "title": title,
-            "description": description,
-            "is_completed": is_completed,
-            "max_tasks": max_tasks,
-        },
-    ).fetchone()
-    task = {column: row[column] for column in TASK_COLUMNS.split(", ")} if row["id"] is not None else None
-    return Created(task=task, user_found=row["user_found"])
+    params = {
+        "user_id": user_id,
+        "title": title,
+        "description": description,
+        "is_completed": is_completed,
+        "max_tasks": max_tasks,
+    }
+    task = conn.execute(INSERT_TASK, params).fetchone()
+    if task is not None:
+        return Created(task=task, user_found=True)
+    # Refused: say why (a second statement, on this path only).
+    return Created(task=None, user_found=user_exists(conn, user_id))
 
 
 def fetch_task(conn, user_id, task_id):
