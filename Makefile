@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint format nginx bench
+.PHONY: run test lint format nginx pgbouncer bench
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -13,8 +13,14 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 run: $(VENV)/.installed
 	$(PY) -m taskapi.serve
 
-test: $(VENV)/.installed lint nginx
+# The tests that reach the database through PgBouncer (transaction pooling) on the second pass: every endpoint.
+PGBOUNCER_TESTS := tests/test_users.py tests/test_tasks.py tests/test_pagination.py tests/test_isolation.py \
+	tests/test_versions.py tests/test_idempotency.py tests/test_cursors.py tests/test_changes.py tests/test_quota.py \
+	tests/test_health.py tests/test_gunicorn.py
+
+test: $(VENV)/.installed lint nginx pgbouncer
 	$(PY) -m pytest
+	TASKAPI_TEST_PGBOUNCER=1 $(PY) -m pytest -q $(PGBOUNCER_TESTS)
 
 # The nginx tests run Debian's nginx in front of gunicorn: install it when missing and we are root (as in CI).
 nginx:
@@ -22,6 +28,13 @@ nginx:
 	  { test "$$(id -u)" = 0 && apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx >/dev/null; } || \
 	  echo "nginx is not installed and cannot be here: its tests will be skipped (in CI they fail)"
+
+# The second test pass runs through Debian's PgBouncer: install it when missing and we are root (as in CI).
+pgbouncer:
+	@command -v pgbouncer >/dev/null 2>&1 || test -x /usr/sbin/pgbouncer || \
+	  { test "$$(id -u)" = 0 && apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends pgbouncer >/dev/null; } || \
+	  echo "pgbouncer is not installed and cannot be here: the PgBouncer pass will fail"
 
 # Load on taskapi alone (gunicorn, embedded PostgreSQL), with wrk from Debian: installed when missing, as root.
 bench: $(VENV)/.installed

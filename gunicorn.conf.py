@@ -40,6 +40,10 @@ logconfig_dict = {
         "gunicorn.access": {"level": "CRITICAL", "handlers": [], "propagate": False},
     },
 }
+# Which proxy may say what the client's scheme was is the app's decision (TRUSTED_PROXY_COUNT, Werkzeug's
+# ProxyFix), made in one place: gunicorn itself trusts no forwarded header from anyone, loopback included.
+forwarded_allow_ips = ""
+secure_scheme_headers = {}
 # gunicorn 27's control socket lives at one path per user ($HOME/.gunicorn); several instances on one host would
 # fight over it, and nothing here uses it.
 control_socket_disable = True
@@ -48,6 +52,27 @@ control_socket_disable = True
 def on_starting(server):
     if is_production() and settings["AUTH_MODE"] == "none":
         server.log.warning("AUTH_MODE=none in production: every client can act for every user.")
+
+
+def when_ready(server):
+    """Liveness from the master, on TASKAPI_HEALTH_BIND (empty: off): it answers while every worker is busy or
+    stuck on the database, which a liveness probe must not mistake for a dead service (nginx routes /healthz
+    here). The master restarts a stuck worker itself after `timeout`."""
+    if settings["HEALTH_BIND"]:
+        from taskapi.liveness import serve
+
+        try:
+            server.health_server = serve(settings["HEALTH_BIND"], lambda: len(server.WORKERS) > 0)
+        except OSError as exc:  # the API itself still serves; say loudly that liveness does not
+            server.log.error("liveness not served on %s: %s", settings["HEALTH_BIND"], exc)
+            return
+        server.log.info("liveness on http://%s/healthz", settings["HEALTH_BIND"])
+
+
+def post_fork(server, worker):
+    # The worker inherited the master's liveness socket; only the master answers on it.
+    if getattr(server, "health_server", None):
+        server.health_server.socket.close()
 
 
 def post_worker_init(worker):

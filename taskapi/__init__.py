@@ -2,7 +2,8 @@
 
 import os
 
-from flask import Flask
+from flask import Flask, request
+from werkzeug.exceptions import NotFound
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from taskapi import auth, changes, config, db, docs, errors, health, logs, migrate, tasks, users
@@ -16,10 +17,13 @@ def create_app(overrides=None):
     app.config.update(config.from_env({**os.environ, **(overrides or {})}))
     app.config.update(MAX_CONTENT_LENGTH=READ_LIMIT, MIGRATION_IDS=migrate.migration_ids())
     app.json.sort_keys = False  # fields in the documented order: id, user_id, title, ...
+    # `//` is not merged into `/` by a redirect (which would name the request's Host): it matches no route, 404.
+    app.url_map.merge_slashes = False
 
     logs.init_app(app)
     errors.init_app(app)
     db.init_app(app)
+    app.url_value_preprocessor(_no_encoded_slash)
     auth.init_app(app)  # its path check runs first: `me` and another user's id are decided before ids are parsed
     app.url_value_preprocessor(parse_path_ids)
     for blueprint in (users.bp, tasks.bp, changes.bp, health.bp, docs.bp):
@@ -38,3 +42,11 @@ def _no_type_without_content(response):
     if response.status_code in (204, 304):
         del response.headers["Content-Type"]
     return response
+
+
+def _no_encoded_slash(endpoint, values):
+    """A path with an encoded slash (`%2F`) names no resource: the server decoded it into a `/`, so it would match
+    another route than the one the client wrote. 404, as for any path that matches no route."""
+    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or ""
+    if "%2f" in raw.split("?", 1)[0].lower():
+        raise NotFound()

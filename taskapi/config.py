@@ -121,6 +121,7 @@ def from_env(environ=os.environ):
         "DB_STATEMENT_TIMEOUT_MS": _int(environ, "DB_STATEMENT_TIMEOUT_MS", 5000),
         "DB_PREPARE_THRESHOLD": _prepare_threshold(environ),
         "TRUSTED_PROXY_COUNT": _int(environ, "TRUSTED_PROXY_COUNT", 0),
+        "HEALTH_BIND": environ.get("TASKAPI_HEALTH_BIND", "127.0.0.1:8001").strip(),
         "LOG_LEVEL": environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
         "CORS_ORIGINS": _list(environ, "CORS_ORIGINS"),
         "IDEMPOTENCY_TTL_HOURS": _int(environ, "IDEMPOTENCY_TTL_HOURS", 24, minimum=1),

@@ -17,7 +17,8 @@ from taskapi.schemas import ChangesQuerySchema, TaskListQuerySchema, TaskSchema,
 
 ERROR_CODES = sorted(
     {code for code, _ in HTTP_CODES.values()}
-    | {"URI_TOO_LONG", "REQUEST_HEADER_FIELDS_TOO_LARGE"}
+    | {"URI_TOO_LONG", "REQUEST_HEADER_FIELDS_TOO_LARGE"}  # gunicorn's and nginx's own
+    | {"TOO_MANY_REQUESTS", "REQUEST_TIMEOUT", "NOT_IMPLEMENTED", "HTTP_VERSION_NOT_SUPPORTED"}  # nginx's own
     | {ApiError.code}
     | {cls.code for cls in ApiError.__subclasses__()}
 )
@@ -116,14 +117,19 @@ ERRORS = {
     "415": _error("Body is not application/json.", "UNSUPPORTED_MEDIA_TYPE"),
     "503": _error("Database unreachable or busy; retry.", "SERVICE_UNAVAILABLE", headers=RETRY_AFTER),
     "414": _error("Request line over 4,094 bytes (answered by gunicorn).", "URI_TOO_LONG"),
-    "431": _error("Request headers too large (answered by gunicorn).", "REQUEST_HEADER_FIELDS_TOO_LARGE"),
+    "431": _error("Request headers too large (answered by gunicorn or nginx).", "REQUEST_HEADER_FIELDS_TOO_LARGE"),
+    "429": _error(
+        "Rate or connection limit of the client's address (answered by nginx).",
+        "TOO_MANY_REQUESTS",
+        headers=RETRY_AFTER,
+    ),
     "500": _error("Unexpected failure (details only in the server log).", "INTERNAL_ERROR"),
 }
 
 
 def _responses(success, *errors):
     out = dict(success)
-    for key in (*errors, "405", "414", "431", "503", "500"):
+    for key in (*errors, "405", "414", "429", "431", "503", "500"):
         out[key[:3]] = ERRORS[key]
     return out
 

@@ -2,13 +2,18 @@
 tests' own on it, the app and its client, and a real gunicorn serving that database."""
 
 import os
+import pwd
+import shutil
 import subprocess
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import psycopg
 import pytest
 from helpers import ROOT, SECRET, free_port, http
+from psycopg.conninfo import conninfo_to_dict
 
 from taskapi import create_app, embedded, migrate
 from taskapi.db import close_pool
@@ -35,9 +40,65 @@ def new_database(server_url):
 
 @pytest.fixture(scope="session")
 def database_url(new_database):
+    """The tests' database, migrated. With TASKAPI_TEST_PGBOUNCER=1 (the second pass of `make test`), the URL leads
+    through a real PgBouncer in transaction mode, and the service runs with DB_PREPARE_THRESHOLD=none."""
     url = new_database(TEST_DATABASE)
     migrate.apply(url)
-    return url
+    if not os.environ.get("TASKAPI_TEST_PGBOUNCER"):
+        yield url
+        return
+    os.environ["DB_PREPARE_THRESHOLD"] = "none"  # read by create_app and by every gunicorn the tests start
+    # pytest's own temporary folders are private to root; pgbouncer runs as another user and must read its files.
+    tmp = Path(tempfile.mkdtemp(prefix="taskapi-pgbouncer-"))
+    try:
+        with pgbouncer_in_front(url, tmp) as bounced:
+            yield bounced
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
+def pgbouncer_in_front(url, tmp):
+    """Debian's pgbouncer, transaction pooling, on a free loopback port in front of the database `url` names."""
+    pgbouncer = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+    target = conninfo_to_dict(url)
+    port = free_port()
+    socket_dir = target.get("host", "")
+    (tmp / "users.txt").write_text(f'"{target.get("user", "postgres")}" ""\n')
+    (tmp / "pgbouncer.ini").write_text(
+        "[databases]\n"
+        f"{target['dbname']} = host={socket_dir or '127.0.0.1'} port={target.get('port', 5432)}"
+        f" user={target.get('user', 'postgres')}"
+        + (f" password={target['password']}" if target.get("password") else "")
+        + "\n[pgbouncer]\n"
+        f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
+        f"auth_type = trust\nauth_file = {tmp}/users.txt\npool_mode = transaction\n"
+        f"max_client_conn = 500\ndefault_pool_size = 20\nlogfile = {tmp}/pgbouncer.log\npidfile = {tmp}/pgbouncer.pid\n"
+        "ignore_startup_parameters = extra_float_digits,options\n"
+    )
+    command = [pgbouncer, str(tmp / "pgbouncer.ini")]
+    if os.geteuid() == 0:  # pgbouncer refuses root: run as the owner of PostgreSQL's socket directory
+        owner = pwd.getpwuid(os.stat(socket_dir).st_uid).pw_name if socket_dir.startswith("/") else "nobody"
+        command[1:1] = ["-u", owner]
+        tmp.chmod(0o777)
+    with open(tmp / "pgbouncer.out", "wb") as out:
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    bounced = f"postgresql://{target.get('user', 'postgres')}@127.0.0.1:{port}/{target['dbname']}"
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with psycopg.connect(bounced, prepare_threshold=None) as conn:
+                    conn.execute("SELECT 1")
+                break
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("pgbouncer did not start: " + (tmp / "pgbouncer.out").read_text()) from None
+                time.sleep(0.1)
+        yield bounced
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 @pytest.fixture(scope="session")
@@ -98,12 +159,13 @@ def wait_until_up(url, proc, timeout=30):
 @contextmanager
 def running_gunicorn(database_url, log, **env):
     """The real gunicorn (gunicorn.conf.py, 2 workers) on a free loopback port, its output in `log`."""
-    port = free_port()
+    port, health_port = free_port(), free_port()
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
         "WEB_CONCURRENCY": "2",
         "TASKAPI_BIND": f"127.0.0.1:{port}",
+        "TASKAPI_HEALTH_BIND": f"127.0.0.1:{health_port}",
         "TASKAPI_ENV": "production",
         # Round 1's tests talk to an unauthenticated service; those of authentication pass AUTH_MODE=jwt.
         "AUTH_MODE": "none",
@@ -120,7 +182,7 @@ def running_gunicorn(database_url, log, **env):
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(base, proc)
-        yield {"url": base, "port": port, "log": Path(log), "proc": proc}
+        yield {"url": base, "port": port, "health_port": health_port, "log": Path(log), "proc": proc}
     finally:
         proc.terminate()
         proc.wait(30)

@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import jwt
+import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "test-secret-of-at-least-32-bytes-long"
@@ -37,6 +38,12 @@ def assert_error(response, status, code):
     assert isinstance(body["error"]["message"], str) and body["error"]["message"]
     assert isinstance(body["error"]["details"], dict)
     return body["error"]
+
+
+def connect(url, **kwargs):
+    """A direct connection of the tests' own, without server-side prepared statements, which a PgBouncer in
+    transaction mode (the second pass of `make test`) cannot keep."""
+    return psycopg.connect(url, prepare_threshold=None, **kwargs)
 
 
 def free_port():

@@ -5,9 +5,8 @@ import threading
 import time
 import uuid
 
-import psycopg
 import pytest
-from helpers import assert_error, http
+from helpers import assert_error, connect, http
 
 from taskapi import queries, signing
 
@@ -129,14 +128,14 @@ def test_an_unknown_user_is_404(client):
 def test_deleting_a_user_removes_their_tombstones(client, user_id, make_task, database_url):
     client.delete(f"/users/{user_id}/tasks/{make_task()['id']}")
     client.delete(f"/users/{user_id}")
-    with psycopg.connect(database_url) as conn:
+    with connect(database_url) as conn:
         assert conn.execute("SELECT count(*) FROM tombstones WHERE user_id = %s", (user_id,)).fetchone() == (0,)
 
 
 def test_old_tombstones_are_purged_in_bounded_batches(client, user_id, make_task, database_url):
     for _ in range(4):
         client.delete(f"/users/{user_id}/tasks/{make_task()['id']}")
-    with psycopg.connect(database_url, autocommit=True) as conn:
+    with connect(database_url, autocommit=True) as conn:
         conn.execute("UPDATE tombstones SET deleted_at = now() - interval '40 days' WHERE user_id = %s", (user_id,))
         assert queries.purge_tombstones(conn, 30, 3) == 3
         queries.purge_tombstones(conn, 30, 1_000_000)

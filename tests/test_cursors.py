@@ -7,9 +7,8 @@ import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import psycopg
 import pytest
-from helpers import assert_error, http
+from helpers import assert_error, connect, http
 
 from taskapi.queries import SORTS
 from taskapi.queries.lists import LIST_AFTER
@@ -22,7 +21,7 @@ def seeded(client, user_id, make_task, database_url):
     """30 tasks with repeated titles, and created_at / updated_at values shared by several tasks."""
     tasks = [make_task(TITLES[n % len(TITLES)]) for n in range(30)]
     base = datetime(2026, 1, 1, tzinfo=UTC)
-    with psycopg.connect(database_url, autocommit=True) as conn:
+    with connect(database_url, autocommit=True) as conn:
         for n, task in enumerate(tasks):
             stamp = base + timedelta(minutes=n // 3)  # three tasks per timestamp
             conn.execute(
@@ -194,7 +193,7 @@ def test_a_walk_returns_every_untouched_task_once_while_others_change(gunicorn_s
 @pytest.fixture(scope="module")
 def big_user(database_url):
     """A user with 5,000 tasks, analysed, so the planner chooses as it would on a real list."""
-    with psycopg.connect(database_url, autocommit=True) as conn:
+    with connect(database_url, autocommit=True) as conn:
         user = conn.execute("INSERT INTO users DEFAULT VALUES RETURNING id").fetchone()[0]
         conn.execute(
             "INSERT INTO tasks (user_id, title, created_at, updated_at) SELECT %s, 'task ' || n,"
@@ -223,7 +222,7 @@ def test_every_sort_seeks_on_an_index_leading_with_user_id(database_url, big_use
         "after_value": value,
         "after_id": uuid.uuid4(),
     }
-    with psycopg.connect(database_url) as conn:
+    with connect(database_url) as conn:
         conn.execute("SET plan_cache_mode = force_generic_plan")  # what a prepared statement may end up with
         [[plan]] = conn.execute("EXPLAIN (FORMAT JSON) " + LIST_AFTER[sort], params).fetchone()
     nodes = list(plan_nodes(plan["Plan"]))

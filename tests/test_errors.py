@@ -80,3 +80,10 @@ def test_well_formed_request_id_is_echoed(client, given, echoed):
 def test_malformed_request_id_is_replaced(client, given):
     echoed = client.get("/users/nope", headers={"X-Request-ID": given}).headers["X-Request-ID"]
     assert echoed != given and re.fullmatch(r"[0-9a-f]{32}", echoed)
+
+
+@pytest.mark.parametrize("path", ["/users//tasks", "/users/{u}//tasks", "/users/{u}%2Ftasks", "/users/{u}%2ftasks/x"])
+def test_double_and_encoded_slashes_are_404_not_found_never_a_redirect(client, user_id, path):
+    response = client.get(path.format(u=user_id), headers={"Host": "evil.example"})
+    assert_error(response, 404, "NOT_FOUND")
+    assert "Location" not in response.headers

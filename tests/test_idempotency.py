@@ -8,9 +8,8 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-import psycopg
 import pytest
-from helpers import assert_error, bearer, http
+from helpers import assert_error, bearer, connect, http
 
 from taskapi import queries
 
@@ -111,7 +110,7 @@ def test_post_users_keys_are_the_callers_under_jwt(jwt_client):
 
 
 def age_keys(database_url, scope, hours):
-    with psycopg.connect(database_url, autocommit=True) as conn:
+    with connect(database_url, autocommit=True) as conn:
         conn.execute(
             "UPDATE idempotency_keys SET created_at = now() - make_interval(hours => %s) WHERE scope = %s",
             (hours, scope),
@@ -133,7 +132,7 @@ def test_expired_keys_are_purged_in_bounded_batches(client, user_id, database_ur
         post_raw(client, f"/users/{user_id}/tasks", b'{"title": "t"}', f"old-{n}")
     age_keys(database_url, user_id, 48)
     post_raw(client, f"/users/{user_id}/tasks", b'{"title": "t"}', "fresh")
-    with psycopg.connect(database_url, autocommit=True) as conn:
+    with connect(database_url, autocommit=True) as conn:
         assert queries.purge_expired_keys(conn, 24, 3) == 3  # never more than the batch
         queries.purge_expired_keys(conn, 24, 1_000_000)
         assert conn.execute("SELECT key FROM idempotency_keys WHERE scope = %s", (user_id,)).fetchall() == [("fresh",)]
@@ -142,7 +141,7 @@ def test_expired_keys_are_purged_in_bounded_batches(client, user_id, database_ur
 def test_deleting_a_user_deletes_their_keys(client, user_id, database_url):
     post_raw(client, f"/users/{user_id}/tasks", b'{"title": "t"}', "k")
     client.delete(f"/users/{user_id}")
-    with psycopg.connect(database_url) as conn:
+    with connect(database_url) as conn:
         assert conn.execute("SELECT count(*) FROM idempotency_keys WHERE scope = %s", (user_id,)).fetchone() == (0,)
 
 
@@ -175,7 +174,7 @@ def test_a_worker_killed_mid_request_leaves_nothing_and_the_retry_creates_once(g
     user = http("POST", base + "/users", {})[2]["id"]
     body, key = {"title": "survives a crash"}, {"Idempotency-Key": "crash"}
     outcome = []
-    with psycopg.connect(database_url) as lock:
+    with connect(database_url) as lock:
         lock.execute("SELECT id FROM users WHERE id = %s FOR UPDATE", (user,))
         attempt = threading.Thread(target=lambda: outcome.append(_try_post(f"{base}/users/{user}/tasks", body, key)))
         attempt.start()

@@ -2,11 +2,15 @@
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
+import uuid
+from contextlib import contextmanager
 from http.client import HTTPConnection
 
 import pytest
@@ -19,10 +23,11 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def render(deploy_conf, upstream_port, listen_port, access_log):
+def render(deploy_conf, upstream_port, listen_port, access_log, health_port=None):
     """The shipped server block with only its addresses and log path changed for the test."""
     replacements = {
         "server 127.0.0.1:8000;": f"server 127.0.0.1:{upstream_port};",
+        "server 127.0.0.1:8001;": f"server 127.0.0.1:{health_port or free_port()};",
         "listen 80;": f"listen 127.0.0.1:{listen_port};",
         "/var/log/nginx/taskapi.access.log": str(access_log),
     }
@@ -32,39 +37,50 @@ def render(deploy_conf, upstream_port, listen_port, access_log):
     return deploy_conf
 
 
+@contextmanager
+def nginx_in_front(app, tmp):
+    """The real nginx with deploy/nginx.conf, in front of a running gunicorn (`app`, from running_gunicorn)."""
+    assert NGINX, "nginx is required in CI"
+    port = free_port()
+    conf = render(
+        (ROOT / "deploy" / "nginx.conf").read_text(), app["port"], port, tmp / "access.log", app["health_port"]
+    )
+    user = "user root;" if os.geteuid() == 0 else ""
+    (tmp / "nginx.conf").write_text(
+        f"{user}\ndaemon off;\nworker_processes 1;\npid {tmp}/nginx.pid;\nerror_log {tmp}/error.log;\n"
+        f"events {{ worker_connections 1024; }}\n"
+        # gzip for JSON in http {}, as an operator's global config may have it: the server block must win.
+        f"http {{\n gzip on;\n gzip_types application/json;\n gzip_min_length 1;\n"
+        f" client_body_temp_path {tmp}/body;\n proxy_temp_path {tmp}/proxy;\n"
+        f" fastcgi_temp_path {tmp}/fcgi;\n uwsgi_temp_path {tmp}/uwsgi;\n scgi_temp_path {tmp}/scgi;\n"
+        f"{conf}\n}}\n"
+    )
+    proc = subprocess.Popen([NGINX, "-p", str(tmp), "-c", str(tmp / "nginx.conf"), "-e", str(tmp / "error.log")])
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                if http("GET", base + "/healthz")[0] == 200:
+                    break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.1)
+        yield {"url": base, "port": port, "app_log": app["log"], "access_log": tmp / "access.log"}
+    finally:
+        proc.send_signal(signal.SIGQUIT)
+        proc.wait(10)
+
+
 @pytest.fixture(scope="module")
 def stack(database_url, tmp_path_factory):
-    assert NGINX, "nginx is required in CI"
     tmp = tmp_path_factory.mktemp("nginx")
-    with running_gunicorn(database_url, tmp / "gunicorn.log", TRUSTED_PROXY_COUNT="1") as app:
-        port = free_port()
-        server_block = render((ROOT / "deploy" / "nginx.conf").read_text(), app["port"], port, tmp / "access.log")
-        user = "user root;" if os.geteuid() == 0 else ""
-        (tmp / "nginx.conf").write_text(
-            f"{user}\ndaemon off;\nworker_processes 1;\npid {tmp}/nginx.pid;\nerror_log {tmp}/error.log;\n"
-            f"events {{ worker_connections 64; }}\n"
-            # gzip for JSON in http {}, as an operator's global config may have it: the server block must win.
-            f"http {{\n gzip on;\n gzip_types application/json;\n gzip_min_length 1;\n"
-            f" client_body_temp_path {tmp}/body;\n proxy_temp_path {tmp}/proxy;\n"
-            f" fastcgi_temp_path {tmp}/fcgi;\n uwsgi_temp_path {tmp}/uwsgi;\n scgi_temp_path {tmp}/scgi;\n"
-            f"{server_block}\n}}\n"
-        )
-        proc = subprocess.Popen([NGINX, "-p", str(tmp), "-c", str(tmp / "nginx.conf"), "-e", str(tmp / "error.log")])
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 10
-            while True:
-                try:
-                    if http("GET", base + "/healthz")[0] == 200:
-                        break
-                except OSError:
-                    if time.monotonic() > deadline or proc.poll() is not None:
-                        raise
-                    time.sleep(0.1)
-            yield {"url": base, "port": port, "app_log": app["log"]}
-        finally:
-            proc.send_signal(signal.SIGQUIT)
-            proc.wait(10)
+    with (
+        running_gunicorn(database_url, tmp / "gunicorn.log", TRUSTED_PROXY_COUNT="1") as app,
+        nginx_in_front(app, tmp) as front,
+    ):
+        yield {**front, "app": app}
 
 
 def app_access_lines(log):
@@ -97,13 +113,13 @@ def test_app_logs_the_client_ip_nginx_forwarded_and_ignores_a_spoofed_one(stack)
     # The client (127.0.0.2) claims to be 203.0.113.9; nginx appends the address it really saw, and the app,
     # trusting one proxy, takes exactly that one.
     status, request_id = request_from(
-        "127.0.0.2", stack["port"], "/healthz", {"X-Forwarded-For": "203.0.113.9", "X-Request-ID": "nginx-test-1"}
+        "127.0.0.2", stack["port"], "/readyz", {"X-Forwarded-For": "203.0.113.9", "X-Request-ID": "nginx-test-1"}
     )
     assert status == 200 and request_id == "nginx-test-1"
     time.sleep(0.2)
     line = next(line for line in app_access_lines(stack["app_log"]) if line.get("request_id") == "nginx-test-1")
     assert line["remote_addr"] == "127.0.0.2"
-    assert line["path"] == "/healthz" and line["status"] == 200 and line["duration_ms"] >= 0
+    assert line["path"] == "/readyz" and line["status"] == 200 and line["duration_ms"] >= 0
 
 
 def test_without_trusted_proxies_forwarded_headers_are_ignored(gunicorn_server):
@@ -172,3 +188,146 @@ def test_if_match_works_through_nginx_when_the_client_accepts_gzip(stack):
     assert status == 200 and headers["ETag"] == '"1"'
     assert http("PATCH", path, {"is_completed": True}, {**gzip, "If-Match": headers["ETag"]})[0] == 200
     assert http("GET", path, headers={**gzip, "If-None-Match": '"2"'})[0] == 304
+
+
+def raw_request(port, data, source="127.0.0.1", timeout=10):
+    """Send bytes as they are; the answer's status, headers (lowercased names) and body."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout, source_address=(source, 0)) as sock:
+        sock.sendall(data)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    return int(lines[0].split()[1]), headers, body
+
+
+def get(port, path, source="127.0.0.1", **headers):
+    """A GET with the given headers (Host: x unless given), one connection, through raw_request."""
+    lines = "".join(f"{name.replace('_', '-')}: {value}\r\n" for name, value in {"Host": "x", **headers}.items())
+    return raw_request(port, f"GET {path} HTTP/1.1\r\n{lines}Connection: close\r\n\r\n".encode(), source)
+
+
+NGINX_OWN_ERRORS = [
+    (b"GARBAGE\r\n\r\n", 400, "VALIDATION_ERROR"),
+    (b"GET /__taskapi_error/400 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 404, "NOT_FOUND"),
+    (b"TRACE / HTTP/1.1\r\nHost: x\r\n\r\n", 405, "METHOD_NOT_ALLOWED"),
+    (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414, "URI_TOO_LONG"),
+    (b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 9000 + b"\r\n\r\n", 431, "REQUEST_HEADER_FIELDS_TOO_LARGE"),
+    (b"POST /users HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501, "NOT_IMPLEMENTED"),
+    (b"GET / HTTP/9.9\r\nHost: x\r\n\r\n", 505, "HTTP_VERSION_NOT_SUPPORTED"),
+]
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status", "code"), NGINX_OWN_ERRORS, ids=[str(e[1]) for e in NGINX_OWN_ERRORS]
+)
+def test_every_answer_nginx_writes_itself_is_the_envelope_without_a_version(stack, request_bytes, status, code):
+    got, headers, body = raw_request(stack["port"], request_bytes)
+    assert got == status, body
+    assert headers["content-type"] == "application/json"
+    assert json.loads(body)["error"] == {"code": code, "message": json.loads(body)["error"]["message"], "details": {}}
+    assert headers.get("server", "") in ("", "nginx") and b"nginx" not in body
+
+
+def test_the_rate_limit_answers_429_in_the_envelope_with_retry_after(stack):
+    answers = []
+    for _ in range(300):  # far past the burst (100) at 50 r/s, from an address of its own
+        status, headers, body = raw_request(
+            stack["port"],
+            f"GET /users/{uuid.uuid4()} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode(),
+            "127.0.0.5",
+        )
+        answers.append((status, headers, body))
+    limited = [a for a in answers if a[0] == 429]
+    assert limited and {a[0] for a in answers} <= {404, 429}
+    status, headers, body = limited[0]
+    assert headers["retry-after"] == "1" and json.loads(body)["error"]["code"] == "TOO_MANY_REQUESTS"
+
+
+@pytest.mark.parametrize("path", ["/users//tasks", f"/users/{uuid.uuid4()}//tasks", f"/users/{uuid.uuid4()}%2Ftasks"])
+def test_double_and_encoded_slashes_are_404_never_a_redirect_to_the_requests_host(stack, path):
+    for host in ("evil.example", "localhost"):
+        status, headers, body = get(stack["port"], path, Host=host, X_Forwarded_Host="evil.example")
+        assert status == 404 and json.loads(body)["error"]["code"] in ("NOT_FOUND", "USER_NOT_FOUND"), body
+        assert "location" not in headers and b"evil" not in body
+
+
+def test_nginx_and_the_app_log_the_same_request_id(stack):
+    for given, kept in (("good-id.1", True), ("<script>alert(1)</script>", False), ("x" * 200, False)):
+        status, headers, _ = get(stack["port"], f"/users/{uuid.uuid4()}", X_Request_ID=given)
+        echoed = headers["x-request-id"]
+        assert (echoed == given) == kept and re.fullmatch(r"[A-Za-z0-9._:+/=-]{1,128}", echoed)
+        time.sleep(0.3)
+        assert f"rid={echoed}" in stack["access_log"].read_text()
+        assert any(line.get("request_id") == echoed for line in app_access_lines(stack["app_log"]))
+
+
+def trickle(port, head, body=b"", hold=6.0):
+    """A slow client: the request a byte at a time, for `hold` seconds, never finishing."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=hold + 5, source_address=("127.0.0.9", 0)) as sock:
+            data = head + body
+            deadline = time.monotonic() + hold
+            for byte in data:
+                if time.monotonic() > deadline:
+                    break
+                sock.sendall(bytes([byte]))
+                time.sleep(0.5)
+    except OSError:
+        pass  # nginx reset it: exactly what it should do
+
+
+def normal_client_latencies(base, user, seconds=3.0):
+    """A normal client: a list request every 50 ms (well within the rate limit), each one's latency."""
+    latencies = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        started = time.monotonic()
+        status = http("GET", f"{base}/users/{user}/tasks", timeout=40)[0]
+        latencies.append(time.monotonic() - started)
+        assert status == 200
+        time.sleep(0.05)
+    return sorted(latencies)
+
+
+def test_slow_clients_do_not_slow_a_normal_client_through_nginx(stack):
+    """50 connections trickling headers and 50 trickling a body, through nginx: a normal client's p50 stays under
+    50 ms. (Straight at gunicorn, two trickling clients are enough to stall both sync workers.)"""
+    user = http("POST", stack["url"] + "/users", {})[2]["id"]
+    body_head = b"POST /users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2000\r\n\r\n"
+    slow = [
+        threading.Thread(target=trickle, args=(stack["port"], b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: "))
+        for _ in range(50)
+    ]
+    slow += [threading.Thread(target=trickle, args=(stack["port"], body_head, b"{" + b" " * 1998)) for _ in range(50)]
+    for t in slow:
+        t.start()
+    time.sleep(1)
+    through_nginx = normal_client_latencies(stack["url"], user)
+    for t in slow:
+        t.join()
+    direct_app = stack["app"]
+    stalls = [
+        threading.Thread(
+            target=trickle, args=(direct_app["port"], b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ", b"", 3.0)
+        )
+        for _ in range(2)
+    ]
+    for t in stalls:
+        t.start()
+    time.sleep(0.5)
+    direct = normal_client_latencies(direct_app["url"], user, seconds=1.0)
+    for t in stalls:
+        t.join()
+    p50_nginx, p50_direct = through_nginx[len(through_nginx) // 2], direct[len(direct) // 2]
+    print(
+        json.dumps(
+            {
+                "normal_p50_ms_through_nginx": round(p50_nginx * 1000, 1),
+                "normal_p50_ms_direct": round(p50_direct * 1000, 1),
+            }
+        )
+    )
+    assert p50_nginx < 0.05

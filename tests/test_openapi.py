@@ -40,6 +40,7 @@ def test_every_error_code_of_the_spec_is_documented():
         "UNSUPPORTED_MEDIA_TYPE", "PAYLOAD_TOO_LARGE", "CONFLICT", "SERVICE_UNAVAILABLE", "INTERNAL_ERROR",
         "UNAUTHORIZED", "FORBIDDEN", "PRECONDITION_FAILED", "IDEMPOTENCY_KEY_REUSED", "IDEMPOTENCY_KEY_IN_USE",
         "QUOTA_EXCEEDED", "SYNC_TOKEN_EXPIRED",
+        "TOO_MANY_REQUESTS", "REQUEST_TIMEOUT", "NOT_IMPLEMENTED", "HTTP_VERSION_NOT_SUPPORTED",  # nginx's own
         "URI_TOO_LONG", "REQUEST_HEADER_FIELDS_TOO_LARGE",  # gunicorn's own answers, in the same envelope
     }  # fmt: skip
 

@@ -206,3 +206,61 @@ def test_a_lock_held_past_the_statement_timeout_is_503_then_the_service_goes_on(
             status, _, body, took = timed("GET", f"{base}/users/{user}/tasks")
             assert status == 503 and body["error"]["code"] == "SERVICE_UNAVAILABLE" and took < 2
         assert timed("GET", f"{base}/users/{user}/tasks")[0] == 200  # not mistaken for an outage
+
+
+def test_liveness_through_nginx_answers_while_every_worker_is_stuck_on_a_frozen_database(own_postgres, tmp_path):
+    """Both sync workers wait on a frozen PostgreSQL; /healthz through nginx (answered by the gunicorn master)
+    still answers within a second, while the workers' own answer would have to wait for the watchdog."""
+    from test_nginx import NGINX, nginx_in_front
+
+    if NGINX is None:
+        pytest.skip("nginx not installed")
+    server, url = own_postgres
+    env = {"DB_STATEMENT_TIMEOUT_MS": "4000", "DB_POOL_TIMEOUT": "4"}
+    with running_gunicorn(url, tmp_path / "gunicorn.log", **env) as app, nginx_in_front(app, tmp_path) as front:
+        user = http("POST", front["url"] + "/users", {})[2]["id"]
+        pids = postgres_pids(tmp_path / "pgdata")
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            stuck = [
+                threading.Thread(target=lambda: timed("GET", f"{app['url']}/users/{user}/tasks")) for _ in range(4)
+            ]
+            for t in stuck:
+                t.start()
+            time.sleep(0.5)  # both workers are now inside a query that will not return
+            answers = [timed("GET", front["url"] + "/healthz") for _ in range(5)]
+        finally:
+            for pid in pids:
+                os.kill(pid, signal.SIGCONT)
+        for t in stuck:
+            t.join()
+    assert all(a[0] == 200 and a[2] == {"status": "ok"} and a[3] < 1.0 for a in answers), answers
+
+
+def test_sigterm_under_load_finishes_the_requests_in_flight(own_postgres, tmp_path):
+    """Requests held inside PostgreSQL (a table lock) when gunicorn gets SIGTERM still get their 200 once the lock
+    goes, and gunicorn exits within its graceful_timeout (20 s)."""
+    server, url = own_postgres
+    with running_gunicorn(url, tmp_path / "gunicorn.log") as app:
+        base = app["url"]
+        user = http("POST", base + "/users", {})[2]["id"]
+        results = []
+        with psycopg.connect(url) as locker:
+            locker.execute("LOCK TABLE tasks IN ACCESS EXCLUSIVE MODE")
+            in_flight = [
+                threading.Thread(target=lambda: results.append(timed("GET", f"{base}/users/{user}/tasks")))
+                for _ in range(2)
+            ]
+            for t in in_flight:
+                t.start()
+            time.sleep(0.5)
+            app["proc"].send_signal(signal.SIGTERM)
+            term_at = time.monotonic()
+            time.sleep(1)
+        for t in in_flight:
+            t.join()
+        app["proc"].wait(25)
+        exited_after = time.monotonic() - term_at
+    assert [r[0] for r in results] == [200, 200], results
+    assert exited_after < 20

@@ -3,7 +3,7 @@
 import uuid
 
 import pytest
-from helpers import assert_error
+from helpers import assert_error, connect
 
 
 def test_create_user_with_server_id(client):
@@ -73,7 +73,6 @@ def test_get_unknown_user(client, path_id):
 
 
 def test_delete_user_takes_tasks_along(client, user_id, make_task, database_url):
-    import psycopg
 
     task = make_task()
     response = client.delete(f"/users/{user_id}")
@@ -81,7 +80,7 @@ def test_delete_user_takes_tasks_along(client, user_id, make_task, database_url)
     assert response.get_data() == b""
     assert_error(client.get(f"/users/{user_id}"), 404, "USER_NOT_FOUND")
     assert_error(client.get(f"/users/{user_id}/tasks/{task['id']}"), 404, "USER_NOT_FOUND")
-    with psycopg.connect(database_url) as conn:
+    with connect(database_url) as conn:
         left = conn.execute("SELECT count(*) FROM tasks WHERE user_id = %s", (user_id,)).fetchone()[0]
     assert left == 0
     assert_error(client.delete(f"/users/{user_id}"), 404, "USER_NOT_FOUND")
