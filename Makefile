@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint format nginx pgbouncer bench
+.PHONY: run test lint format nginx pgbouncer bench psql
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -12,6 +12,10 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 run: $(VENV)/.installed
 	$(PY) -m taskapi.serve
+
+# psql on the development database (the embedded one of `make run`; with DATABASE_URL set, use psql "$$DATABASE_URL").
+psql: $(VENV)/.installed
+	$(PY) -m taskapi.embedded
 
 # The tests that reach the database through PgBouncer (transaction pooling) on the second pass: every endpoint.
 PGBOUNCER_TESTS := tests/test_users.py tests/test_tasks.py tests/test_pagination.py tests/test_isolation.py \

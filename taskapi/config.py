@@ -3,6 +3,7 @@
 import os
 
 PRODUCTION = "production"
+MIGRATION_TABLE = "_yoyo_migration"  # yoyo's record of applied migrations (readiness compares it with sql/)
 
 
 class ConfigError(Exception):

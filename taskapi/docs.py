@@ -5,8 +5,6 @@ from functools import cache
 from flask import Blueprint, current_app, send_from_directory
 from swagger_ui_bundle import swagger_ui_path
 
-from taskapi import openapi
-
 bp = Blueprint("docs", __name__)
 
 PAGE = """<!doctype html>
@@ -25,10 +23,13 @@ PAGE = """<!doctype html>
 </html>
 """
 
+# validatorUrl null: Swagger UI would otherwise send the document's URL to validator.swagger.io from every browser
+# that opens the page (leaking internal host names, and a broken badge on an air-gapped host).
 INIT = """window.onload = function () {
   window.ui = SwaggerUIBundle({
     url: "/openapi.json",
     dom_id: "#swagger-ui",
+    validatorUrl: null,
     presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
     layout: "StandaloneLayout",
   });
@@ -36,9 +37,16 @@ INIT = """window.onload = function () {
 """
 
 
+# The only files of the vendored Swagger UI the page loads; the rest of that folder (a stock index.html that loads
+# petstore.swagger.io, oauth2-redirect.html, source maps) is not served.
+ASSETS = ("swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js")
+
+
 @cache
 def document(auth_mode):
     """Built once per process, on first request: the schemas cannot change while it runs."""
+    from taskapi import openapi  # here, not at import: `python -m taskapi.openapi` must not find it imported
+
     return openapi.build(auth_mode)
 
 
@@ -57,6 +65,6 @@ def docs_init():
     return INIT, 200, {"Content-Type": "text/javascript; charset=utf-8"}
 
 
-@bp.get("/docs/<path:filename>")
+@bp.get(f"/docs/<any({', '.join(map(repr, ASSETS))}):filename>")
 def docs_asset(filename):
     return send_from_directory(swagger_ui_path, filename)

@@ -5,9 +5,9 @@ import logging
 import psycopg
 from flask import Blueprint, current_app
 
+from taskapi.config import MIGRATION_TABLE
 from taskapi.db import connection
 from taskapi.errors import ServiceUnavailable
-from taskapi.migrate import MIGRATION_TABLE
 
 bp = Blueprint("health", __name__)
 log = logging.getLogger(__name__)

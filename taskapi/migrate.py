@@ -9,8 +9,9 @@ from pathlib import Path
 
 from yoyo import get_backend, read_migrations
 
+from taskapi.config import MIGRATION_TABLE
+
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
-MIGRATION_TABLE = "_yoyo_migration"
 
 
 def yoyo_url(url):

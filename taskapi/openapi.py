@@ -220,7 +220,6 @@ PATHS = {
     "/users": {
         "post": {
             "operationId": "createUser",
-            "summary": 'Register a user: `{}` for a server-made id, or `{"id": "<uuid>"}`.',
             "requestBody": _body("User"),
             "parameters": [IDEMPOTENCY_KEY],
             "responses": _responses(
@@ -233,7 +232,6 @@ PATHS = {
         "get": {"operationId": "getUser", "responses": _responses(_ok("The user.", "User"), "404user")},
         "delete": {
             "operationId": "deleteUser",
-            "summary": "Delete a user and every task of theirs.",
             "responses": _responses(NO_CONTENT, "404user"),
         },
     },
@@ -255,7 +253,6 @@ PATHS = {
         },
         "get": {
             "operationId": "listTasks",
-            "summary": "The user's tasks, newest first (created_at DESC, id DESC).",
             "parameters": [{"in": "query", "schema": TaskListQuerySchema}],
             "responses": _responses(_ok("One page.", "TaskPage"), "400", "404user"),
         },
@@ -264,9 +261,6 @@ PATHS = {
         "parameters": [USER_ID],
         "get": {
             "operationId": "listChanges",
-            "summary": "What changed since a sync token: tasks in their latest state, and deletions.",
-            "description": "Apply each answer, then call again with next_since while has_more is true. A client that"
-            " does so holds exactly the tasks a list would return; no write is ever missed.",
             "parameters": [{"in": "query", "schema": ChangesQuerySchema}],
             "responses": _responses(_ok("Changes.", "Changes"), "400", "404user", "410"),
         },
@@ -280,14 +274,12 @@ PATHS = {
         },
         "put": {
             "operationId": "replaceTask",
-            "summary": "Replace every writable field; absent description / is_completed reset to null / false.",
             "parameters": [IF_MATCH],
             "requestBody": _body("Task"),
             "responses": _responses(_ok("Replaced.", "Task", ETAG), "400", "404task", "412", "413", "415"),
         },
         "patch": {
             "operationId": "patchTask",
-            "summary": "Change only the fields given (at least one).",
             "parameters": [IF_MATCH],
             "requestBody": _body("TaskPatch"),
             "responses": _responses(_ok("Changed.", "Task", ETAG), "400", "404task", "412", "413", "415"),
@@ -301,19 +293,76 @@ PATHS = {
     "/healthz": {
         "get": {
             "operationId": "healthz",
-            "summary": "Liveness: the process answers (no database call).",
             "responses": _responses(_ok("Up.", "Status")),
         }
     },
     "/readyz": {
         "get": {
             "operationId": "readyz",
-            "summary": "Readiness: the database answers and no migration is pending.",
             "responses": _responses(_ok("Ready.", "Status")),
         }
     },
 }
 
+
+# Every operation's tag, summary (plain text: Swagger UI shows it as is) and description (Markdown).
+OPERATIONS = {
+    "createUser": (
+        "users",
+        "Register a user",
+        'Send `{}` and the server picks the id, or `{"id": "<uuid>"}` to register an id your identity provider'
+        " issued. Under bearer authentication this registers the caller, and only the caller.",
+    ),
+    "getUser": ("users", "Read a user", "`me` stands for the caller under bearer authentication."),
+    "deleteUser": ("users", "Delete a user", "The user's tasks, deletion records and idempotency keys go too."),
+    "createTask": (
+        "tasks",
+        "Create a task",
+        "Answers the task with its `ETag`. Send an `Idempotency-Key` to make a retry safe: it replays the first"
+        " answer instead of creating a second task.",
+    ),
+    "listTasks": (
+        "tasks",
+        "List a user's tasks",
+        "Newest first by default (`sort=-created_at`); every sort breaks ties by id. Page with `offset`, or follow"
+        " `next_cursor` (a keyset seek: the same cost at any depth); `count=none` skips counting.",
+    ),
+    "listChanges": (
+        "tasks",
+        "Sync: what changed since a token",
+        "Tasks created or changed since `since`, in their latest state, and the ids of tasks deleted since. Apply"
+        " each answer, then call again with `next_since` while `has_more` is true: the client then holds exactly"
+        " what a list would return, and no write is ever missed.",
+    ),
+    "getTask": ("tasks", "Read a task", "With `If-None-Match` naming the current `ETag`, 304 and no body."),
+    "replaceTask": (
+        "tasks",
+        "Replace a task",
+        "Every writable field: an absent `description` / `is_completed` resets to null / false. With `If-Match`, only"
+        " if the task is still at that version (else 412 and nothing changes).",
+    ),
+    "patchTask": (
+        "tasks",
+        "Change some fields of a task",
+        "Only the fields given (at least one). With `If-Match`, only if the task is still at that version (else 412"
+        " and nothing changes).",
+    ),
+    "deleteTask": ("tasks", "Delete a task", "With `If-Match`, only if the task is still at that version."),
+    "healthz": ("health", "Liveness", "The process answers; no database call."),
+    "readyz": ("health", "Readiness", "The database answers and no migration is pending; else 503."),
+}
+TAGS = [
+    {"name": "users", "description": "Register, read and delete users."},
+    {"name": "tasks", "description": "A user's tasks: create, read, change, delete, list and sync."},
+    {"name": "health", "description": "Liveness and readiness probes."},
+]
+# What Swagger UI fills in for "Try it out": readable, and valid every time.
+EXAMPLES = {
+    "createUser": {},
+    "createTask": {"title": "Buy milk", "description": "2 litres, semi-skimmed", "is_completed": False},
+    "replaceTask": {"title": "Buy oat milk", "description": None, "is_completed": False},
+    "patchTask": {"is_completed": True},
+}
 
 PUBLIC_PATHS = {"/healthz", "/readyz"}
 BEARER = {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
@@ -331,6 +380,19 @@ def _with_auth(path, operation):
     return {**operation, "responses": dict(sorted(responses.items()))}
 
 
+def _described(operation):
+    """An operation with its tag, summary, description and request example from the tables above."""
+    tag, summary, description = OPERATIONS[operation["operationId"]]
+    out = {"tags": [tag], "summary": summary, "description": description, **operation}
+    if operation["operationId"] in EXAMPLES:
+        body = out["requestBody"]["content"]["application/json"]
+        out["requestBody"] = {
+            **out["requestBody"],
+            "content": {"application/json": {**body, "example": EXAMPLES[out["operationId"]]}},
+        }
+    return out
+
+
 def build(auth_mode="jwt"):
     """The document as a dict, as the service serves it under `auth_mode`."""
     jwt = auth_mode == "jwt"
@@ -341,6 +403,7 @@ def build(auth_mode="jwt"):
         openapi_version="3.0.3",
         plugins=[MarshmallowPlugin()],
         info={"description": description + (AUTH_DESCRIPTION if jwt else "")},
+        tags=TAGS,
         **({"security": [{"bearerAuth": []}]} if jwt else {}),
     )
     if jwt:
@@ -353,11 +416,16 @@ def build(auth_mode="jwt"):
     spec.components.schema("Status", schema=StatusSchema)
     spec.components.schema("Error", schema=ErrorSchema)
     for path, item in PATHS.items():
-        operations = {method: op for method, op in item.items() if method != "parameters"}
+        operations = {method: _described(op) for method, op in item.items() if method != "parameters"}
         if jwt:
             operations = {method: _with_auth(path, op) for method, op in operations.items()}
         spec.path(path=path, operations=operations, parameters=item.get("parameters"))
-    return spec.to_dict()
+    document = spec.to_dict()
+    # PATCH leaves an absent field as it is: a `default` here would tell a generated client to send one, and so
+    # overwrite data.
+    for field in document["components"]["schemas"]["TaskPatch"]["properties"].values():
+        field.pop("default", None)
+    return document
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from taskapi.queries import SORTS
 UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 INT64_MAX = 2**63 - 1
 TITLE_MAX, DESCRIPTION_MAX = 255, 10_000
+BETWEEN = "Must be between {min} and {max}."
 
 
 def parse_uuid(value):
@@ -43,7 +44,10 @@ NOT_BLANK = rf"^[^\u0000]*[^\u0000{_WHITESPACE}][^\u0000]*$"
 class Text(fields.String):
     """A string PostgreSQL can store: no U+0000, no lone surrogate; optionally trimmed (str.strip)."""
 
-    default_error_messages = {"unstorable": "Must not contain U+0000 or unpaired surrogates."}
+    default_error_messages = {
+        "unstorable": "Must not contain U+0000 or unpaired surrogates.",
+        "blank": "Must not be blank.",
+    }
 
     def __init__(self, *, strip=False, **kwargs):
         kwargs["metadata"] = {"pattern": NOT_BLANK if strip else NO_NUL, **kwargs.get("metadata", {})}
@@ -54,6 +58,8 @@ class Text(fields.String):
         value = super()._deserialize(value, attr, data, **kwargs)
         if "\x00" in value or not value.isascii() and not _utf8_encodable(value):
             raise self.make_error("unstorable")
+        if self.strip and value and not value.strip():
+            raise self.make_error("blank")
         return value.strip() if self.strip else value
 
 
@@ -98,10 +104,11 @@ class UtcTimestamp(fields.DateTime):
 
 
 class QueryInteger(fields.Integer):
-    """A query-string integer: ASCII digits only (no sign, spaces, underscores or exponent), at most 64 bits."""
+    """A query-string integer: ASCII digits only (no plus sign, spaces, underscores or exponent), at most 64 bits.
+    A minus sign is read, so that `-1` is told it is out of range rather than not a number."""
 
     def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, str) or not re.fullmatch(r"[0-9]{1,19}", value):
+        if not isinstance(value, str) or not re.fullmatch(r"-?[0-9]{1,19}", value):
             raise self.make_error("invalid")
         return super()._deserialize(value, attr, data, **kwargs)
 
@@ -162,8 +169,8 @@ class QuerySchema(Schema):
 
 
 class TaskListQuerySchema(QuerySchema):
-    limit = QueryInteger(load_default=20, validate=validate.Range(min=1, max=100))
-    offset = QueryInteger(load_default=0, validate=validate.Range(min=0, max=INT64_MAX))
+    limit = QueryInteger(load_default=20, validate=validate.Range(min=1, max=100, error=BETWEEN))
+    offset = QueryInteger(load_default=0, validate=validate.Range(min=0, max=INT64_MAX, error=BETWEEN))
     is_completed = QueryBoolean()
     sort = fields.String(
         validate=validate.OneOf(SORTS),
@@ -185,7 +192,7 @@ class ChangesQuerySchema(QuerySchema):
         validate=validate.Length(min=1, max=1024),
         metadata={"description": "`next_since` of an earlier answer; absent: from the beginning."},
     )
-    limit = QueryInteger(load_default=100, validate=validate.Range(min=1, max=1000))
+    limit = QueryInteger(load_default=100, validate=validate.Range(min=1, max=1000, error=BETWEEN))
 
 
 def task_json(row):

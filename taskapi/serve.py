@@ -5,6 +5,7 @@ python -m taskapi.serve
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -31,6 +32,17 @@ def database_url():
     return embedded.ensure_database(server.get_uri("postgres"), "taskapi")
 
 
+def port_free(bind):
+    host, _, port = bind.rpartition(":")
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds: TIME_WAIT is no conflict
+        try:
+            probe.bind((host or "127.0.0.1", int(port)))
+        except OSError:
+            return False
+    return True
+
+
 def main():
     load_dotenv(ROOT / ".env")
     try:
@@ -38,9 +50,11 @@ def main():
     except config.ConfigError as exc:
         sys.exit(f"taskapi: {exc}")
     os.environ["DATABASE_URL"] = url
+    bind = os.environ.get("TASKAPI_BIND", "127.0.0.1:8000")
+    if not port_free(bind):
+        sys.exit(f"taskapi: {bind} is already in use (another `make run`?); stop it, or set TASKAPI_BIND=host:port.")
     applied = migrate.apply(url)
     print(f"taskapi: migrations applied: {', '.join(applied) or 'none pending'}", flush=True)
-    bind = os.environ.get("TASKAPI_BIND", "127.0.0.1:8000")
     print(f"taskapi: serving on http://{bind} (Ctrl-C stops)", flush=True)
     server = subprocess.Popen(GUNICORN, cwd=ROOT)
     signal.signal(signal.SIGTERM, lambda *_: server.terminate())

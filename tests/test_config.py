@@ -1,6 +1,7 @@
 """Start-up: production without DATABASE_URL refuses with one clear line; bad settings fail at start."""
 
 import os
+import socket
 import subprocess
 import sys
 
@@ -46,3 +47,16 @@ def test_prepare_threshold_none_disables_prepared_statements():
         config.from_env({"DATABASE_URL": "postgresql://x/y", "DB_PREPARE_THRESHOLD": "none"})["DB_PREPARE_THRESHOLD"]
         is None
     )
+
+
+def test_make_run_says_clearly_when_its_port_is_taken(database_url):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = start(
+            sys.executable, "-m", "taskapi.serve", DATABASE_URL=database_url, TASKAPI_BIND=f"127.0.0.1:{port}"
+        )
+    assert result.returncode != 0
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert len(lines) == 1 and "already in use" in lines[0] and "serving" not in result.stdout, lines

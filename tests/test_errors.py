@@ -87,3 +87,31 @@ def test_double_and_encoded_slashes_are_404_not_found_never_a_redirect(client, u
     response = client.get(path.format(u=user_id), headers={"Host": "evil.example"})
     assert_error(response, 404, "NOT_FOUND")
     assert "Location" not in response.headers
+
+
+def test_json_answers_are_utf8_without_escapes(client, user_id):
+    response = client.post(f"/users/{user_id}/tasks", json={"title": "Café ☕"})
+    assert "Café ☕".encode() in response.get_data() and b"\\u" not in response.get_data()
+    assert response.mimetype == "application/json"
+
+
+@pytest.mark.parametrize(
+    ("query", "field", "message"),
+    [("?limit=-1", "limit", "Must be between 1 and 100."), ("?limit=101", "limit", "Must be between 1 and 100.")],
+)
+def test_range_errors_say_what_is_wrong(client, user_id, query, field, message):
+    assert assert_error(client.get(f"/users/{user_id}/tasks{query}"), 400, "VALIDATION_ERROR")["details"] == {
+        field: [message]
+    }
+
+
+def test_a_blank_title_is_called_blank(client, user_id):
+    response = client.post(f"/users/{user_id}/tasks", json={"title": " \t\n "})
+    assert assert_error(response, 400, "VALIDATION_ERROR")["details"] == {"title": ["Must not be blank."]}
+
+
+def test_options_is_204_with_allow_and_no_body(client, user_id):
+    response = client.options(f"/users/{user_id}/tasks")
+    assert response.status_code == 204 and response.get_data() == b""
+    assert set(response.headers["Allow"].split(", ")) >= {"GET", "POST", "OPTIONS"}
+    assert "Content-Type" not in response.headers
