@@ -425,6 +425,12 @@ def build(auth_mode="jwt"):
     # overwrite data.
     for field in document["components"]["schemas"]["TaskPatch"]["properties"].values():
         field.pop("default", None)
+    # Likewise a generated client sends a declared default for `offset` with every call, and offset with a cursor is
+    # 400: the default is said in words instead.
+    for parameter in document["paths"]["/users/{user_id}/tasks"]["get"]["parameters"]:
+        if parameter["name"] == "offset":
+            parameter["schema"].pop("default")
+            parameter["description"] = "Tasks to skip (default 0). Not with `cursor`."
     return document
 
 
