@@ -4,6 +4,7 @@ a frozen server would otherwise hold for ever."""
 
 import logging
 import os
+import select
 import socket
 import threading
 import time
@@ -131,8 +132,15 @@ def init_app(app):
             conn.execute("SELECT set_config('statement_timeout', %s, false)", (f"{statement_timeout}ms",))
 
     def check(conn):
-        with watchdog.guard(conn, cfg["DB_CONNECT_TIMEOUT"]):
-            ConnectionPool.check_connection(conn)
+        # An idle connection has nothing to read: when its socket is readable, the server has closed it (or sent
+        # something unasked), and only then is a round trip spent to find out. A healthy checkout costs a poll()
+        # instead of an empty query (about 30 us of CPU and one round trip per request). Dead connections that
+        # look idle are caught when their query fails: the breaker's probe then decides.
+        if conn.closed or conn.broken:
+            raise psycopg.OperationalError("the connection is closed")
+        if select.select([conn.pgconn.socket], [], [], 0)[0]:
+            with watchdog.guard(conn, cfg["DB_CONNECT_TIMEOUT"]):
+                ConnectionPool.check_connection(conn)
 
     kwargs = {
         # Every request runs a single statement (the list's count and page are one), so autocommit spares the

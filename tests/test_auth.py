@@ -7,6 +7,7 @@ import hmac
 import json
 import time
 import uuid
+from contextlib import contextmanager
 
 import jwt
 import pytest
@@ -83,19 +84,20 @@ def test_a_token_inside_the_leeway_is_accepted(jwt_client):
     assert jwt_client.get("/users/me", headers=bearer(nbf=int(time.time()) + 10)).status_code in (200, 404)
 
 
+@contextmanager
+def app_with(database_url, **settings):
+    """An app under AUTH_MODE=jwt with the tests' HMAC secret and `settings` on top."""
+    app = create_app({"DATABASE_URL": database_url, "AUTH_MODE": "jwt", "JWT_SECRET": SECRET, **settings})
+    try:
+        yield app
+    finally:
+        close_pool(app)
+
+
 @pytest.fixture(scope="module")
 def strict_app(database_url):
-    app = create_app(
-        {
-            "DATABASE_URL": database_url,
-            "AUTH_MODE": "jwt",
-            "JWT_SECRET": SECRET,
-            "JWT_AUDIENCE": "taskapi",
-            "JWT_ISSUER": "https://idp.example/",
-        }
-    )
-    yield app
-    close_pool(app)
+    with app_with(database_url, JWT_AUDIENCE="taskapi", JWT_ISSUER="https://idp.example/") as app:
+        yield app
 
 
 @pytest.mark.parametrize(
@@ -172,6 +174,7 @@ EVERY_USER_ROUTE = [
     ("put", "/users/{u}/tasks/{t}", {"title": "stolen"}),
     ("patch", "/users/{u}/tasks/{t}", {"title": "stolen"}),
     ("delete", "/users/{u}/tasks/{t}", None),
+    ("get", "/users/{u}/changes", None),
 ]
 
 
@@ -236,16 +239,8 @@ def test_documented_security_matches_the_mode(jwt_client, client):
 
 @pytest.fixture(scope="module")
 def cors_app(database_url):
-    app = create_app(
-        {
-            "DATABASE_URL": database_url,
-            "AUTH_MODE": "jwt",
-            "JWT_SECRET": SECRET,
-            "CORS_ORIGINS": "https://app.example, https://admin.example",
-        }
-    )
-    yield app
-    close_pool(app)
+    with app_with(database_url, CORS_ORIGINS="https://app.example, https://admin.example") as app:
+        yield app
 
 
 def test_cors_preflight_from_an_allowed_origin_needs_no_token(cors_app):

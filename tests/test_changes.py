@@ -18,10 +18,10 @@ def changes(client, user_id, since=None, limit=None):
     return response.get_json()
 
 
-def sync(client, user_id, copy, since=None, limit=None):
-    """The client's algorithm: apply each answer, follow next_since until has_more is false."""
+def sync(read, copy, since=None):
+    """The client's algorithm: apply each answer of `read(since)`, follow next_since until has_more is false."""
     while True:
-        answer = changes(client, user_id, since, limit)
+        answer = read(since)
         for task in answer["upserted"]:
             copy[task["id"]] = task
         for gone in answer["deleted"]:
@@ -65,7 +65,7 @@ def test_paging_with_has_more(client, user_id, make_task):
     first = changes(client, user_id, limit=2)
     assert len(first["upserted"]) == 2 and first["has_more"] is True
     copy = {t["id"]: t for t in first["upserted"]}
-    sync(client, user_id, copy, first["next_since"], limit=2)
+    sync(lambda since: changes(client, user_id, since, limit=2), copy, first["next_since"])
     assert copy == listed(client, user_id)
 
 
@@ -173,29 +173,18 @@ def test_a_syncing_reader_never_misses_a_concurrent_write(gunicorn_server):
         assert status == 200, answer
         return answer
 
-    def sync_once(copy, since):
-        while True:
-            answer = read_changes(since)
-            for task in answer["upserted"]:
-                copy[task["id"]] = task
-            for gone in answer["deleted"]:
-                copy.pop(gone["id"], None)
-            since = answer["next_since"]
-            if not answer["has_more"]:
-                return since
-
     writers = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
     for w in writers:
         w.start()
     copy, since, rounds = {}, None, 0
     deadline = time.monotonic() + 4
     while time.monotonic() < deadline:
-        since = sync_once(copy, since)
+        since = sync(read_changes, copy, since)
         rounds += 1
     stop.set()
     for w in writers:
         w.join()
-    sync_once(copy, since)
+    sync(read_changes, copy, since)
     status, _, page = http("GET", f"{base}/users/{user}/tasks?limit=100&count=exact")
     truth, cursor = {t["id"]: t["version"] for t in page["items"]}, page["next_cursor"]
     while cursor:

@@ -152,7 +152,7 @@ def test_malformed_list_parameters_are_400(client, user_id, query):
     assert_error(client.get(f"/users/{user_id}/tasks?{query}"), 400, "VALIDATION_ERROR")
 
 
-@pytest.mark.parametrize("sort", ["-created_at", "created_at", "-updated_at", "title"])
+@pytest.mark.parametrize("sort", SORTS)
 def test_a_walk_returns_every_untouched_task_once_while_others_change(gunicorn_server, sort):
     """A reader walks pages of 10 while a writer creates, patches and deletes other tasks of the same user."""
     base = gunicorn_server["url"]

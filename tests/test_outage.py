@@ -264,3 +264,28 @@ def test_sigterm_under_load_finishes_the_requests_in_flight(own_postgres, tmp_pa
         exited_after = time.monotonic() - term_at
     assert [r[0] for r in results] == [200, 200], results
     assert exited_after < 20
+
+
+def test_a_connection_the_server_closed_while_idle_is_replaced_not_answered_503(database_url):
+    """The pool's checkout check costs a poll() of the socket, not a round trip; a connection the server closed
+    (a restart, an idle timeout, pg_terminate_backend) is readable, so it is checked, dropped and replaced."""
+    from helpers import connect
+
+    from taskapi import create_app
+    from taskapi.db import close_pool
+
+    named = database_url + ("&" if "?" in database_url else "?") + "application_name=stale-test"
+    app = create_app({"DATABASE_URL": named})
+    client = app.test_client()
+    try:
+        user = client.post("/users", json={}).get_json()["id"]
+        assert client.get(f"/users/{user}").status_code == 200
+        with connect(database_url, autocommit=True) as admin:
+            ended = admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'stale-test'"
+            ).fetchone()[0]
+        assert ended >= 1
+        time.sleep(0.2)
+        assert [client.get(f"/users/{user}").status_code for _ in range(5)] == [200] * 5
+    finally:
+        close_pool(app)
