@@ -20,11 +20,11 @@ class Position:
     after: tuple  # (sort value, id) of the previous page's last task
 
 
-def encode(user_id, sort, is_completed, last_task):
-    column = SORTS[sort][0]
-    value = last_task[column]
-    value = value.isoformat() if column in TIMESTAMPS else value
-    return signing.sign(KIND, {"u": str(user_id), "s": sort, "f": is_completed, "k": [value, str(last_task["id"])]})
+def encode(user_id, sort, is_completed, last):
+    """The cursor after `last`: a page row with the task's `id` and its `sort_value` (the sort column's value)."""
+    value = last["sort_value"]
+    value = value.isoformat() if SORTS[sort][0] in TIMESTAMPS else value
+    return signing.sign(KIND, {"u": str(user_id), "s": sort, "f": is_completed, "k": [value, str(last["id"])]})
 
 
 def decode(cursor, user_id):

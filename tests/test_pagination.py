@@ -1,5 +1,7 @@
 """GET /users/{id}/tasks: limit, offset, the is_completed filter, total, order, and walking every page."""
 
+import json
+
 import pytest
 from helpers import assert_error
 
@@ -89,3 +91,28 @@ def test_empty_list_for_a_user_without_tasks(client, user_id):
 def test_malformed_query_is_400(client, user_id, query, field):
     error = assert_error(client.get(f"/users/{user_id}/tasks{query}"), 400, "VALIDATION_ERROR")
     assert field in error["details"]
+
+
+TRICKY = [
+    ("Café ☕ 日本語", None),
+    ('quote " backslash \\ slash /', ""),
+    ("tab\tnewline\nreturn\r bell\x07 del\x7f", "line\u2028separator \U0001f600"),
+    ("x" * 255, "d" * 10_000),
+]
+
+
+def test_list_items_are_exactly_the_tasks_a_get_answers(client, user_id):
+    """The list's JSON is made by PostgreSQL, a single task's by Python (schemas.task_json): they must agree on
+    every key, value and escape, for every kind of text."""
+    for title, description in TRICKY:
+        created = client.post(f"/users/{user_id}/tasks", json={"title": title, "description": description})
+        assert created.status_code == 201, created.get_json()
+        client.patch(created.headers["Location"], json={"is_completed": True})
+    listed = client.get(f"/users/{user_id}/tasks?limit=100")
+    assert listed.mimetype == "application/json"
+    items = json.loads(listed.get_data())["items"]
+    assert len(items) == len(TRICKY)
+    for item in items:
+        assert item == client.get(f"/users/{user_id}/tasks/{item['id']}").get_json()
+        assert list(item) == ["id", "user_id", "title", "description", "is_completed", "version", "created_at",
+                              "updated_at"]  # fmt: skip

@@ -6,8 +6,6 @@ an index seek (`(column, id) < (value, id)`, LIMIT, no OFFSET), so it costs the 
 
 from dataclasses import dataclass
 
-from taskapi.queries.tasks import TASK_COLUMNS
-
 # sort parameter -> (column, direction); ties are always broken by id in the same direction, so the order is total.
 SORTS = {
     "-created_at": ("created_at", "DESC"),
@@ -20,6 +18,14 @@ SORTS = {
 
 _STATUS_FILTER = "(%(is_completed)s::boolean IS NULL OR is_completed = %(is_completed)s::boolean)"
 
+# A task as the API writes it, made by PostgreSQL: the same keys in the same order and the same values as
+# schemas.task_json (a test holds the two equal), so a page's JSON is joined, not built, in Python.
+_UTC = """to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+TASK_JSON = f"""json_build_object(
+    'id', id, 'user_id', user_id, 'title', title, 'description', description, 'is_completed', is_completed,
+    'version', version, 'created_at', {_UTC.format("created_at")}, 'updated_at', {_UTC.format("updated_at")}
+)::text"""
+
 
 def _page_statement(column, direction, keyset):
     """One snapshot: whether the user exists, how many tasks match (only when asked: `count`), and the page. The
@@ -27,13 +33,13 @@ def _page_statement(column, direction, keyset):
     order = f"{column} {direction}, id {direction}"
     seek = f"AND ({column}, id) {'<' if direction == 'DESC' else '>'} (%(after_value)s, %(after_id)s)"
     return f"""
-SELECT head.user_found, head.total, {", ".join(f"page.{c}" for c in TASK_COLUMNS.split(", "))}
+SELECT head.user_found, head.total, page.task, page.id, page.{column} AS sort_value
 FROM (SELECT EXISTS (SELECT 1 FROM users WHERE id = %(user_id)s) AS user_found,
              CASE WHEN %(count)s THEN
                  (SELECT count(*) FROM tasks WHERE user_id = %(user_id)s AND {_STATUS_FILTER})
              END AS total) AS head
 LEFT JOIN LATERAL (
-    SELECT {TASK_COLUMNS} FROM tasks
+    SELECT {TASK_JSON} AS task, id, {column} FROM tasks
     WHERE user_id = %(user_id)s AND {_STATUS_FILTER} {seek if keyset else ""}
     ORDER BY {order}
     LIMIT %(limit)s {"" if keyset else "OFFSET %(offset)s"}
@@ -48,7 +54,7 @@ LIST_AFTER = {sort: _page_statement(column, direction, keyset=True) for sort, (c
 
 @dataclass
 class Page:
-    items: list
+    items: list  # each: `task` (its JSON text), `id` and `sort_value` (where a cursor after it starts)
     total: int | None
 
 
