@@ -97,3 +97,18 @@ def test_requests_gunicorn_itself_refuses_get_the_envelope(gunicorn_server, requ
     assert head.split()[1] == status, head
     assert b"Content-Type: application/json" in head
     assert json.loads(body) == {"error": {"code": code, "message": json.loads(body)["error"]["message"], "details": {}}}
+
+
+def test_the_masters_liveness_port_answers_healthz_and_the_envelope_for_anything_else(gunicorn_server):
+    base = f"http://127.0.0.1:{gunicorn_server['health_port']}"
+    assert http("GET", base + "/healthz") == (200, http("GET", base + "/healthz")[1], {"status": "ok"})
+    for method, path, status, code in (
+        ("GET", "/nope", 404, "NOT_FOUND"),
+        ("GET", "/healthz?x=1", 404, "NOT_FOUND"),
+        ("POST", "/healthz", 405, "METHOD_NOT_ALLOWED"),
+        ("DELETE", "/healthz", 405, "METHOD_NOT_ALLOWED"),
+    ):
+        got, headers, body = http(method, base + path, b"" if method == "POST" else None)
+        assert got == status and headers["Content-Type"] == "application/json", (method, path)
+        assert body == {"error": {"code": code, "message": body["error"]["message"], "details": {}}}
+        assert "Server" not in headers or "Python" not in headers["Server"]

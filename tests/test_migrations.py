@@ -106,3 +106,25 @@ def test_readme_commands(empty_url):
     run(os.path.join(os.path.dirname(sys.executable), "yoyo"), "apply", "--batch", "--database", yoyo_url, "sql")
     assert tables(empty_url) == SCHEMA
     assert "none" in run(sys.executable, "-m", "taskapi.migrate", "status").stdout
+
+
+def test_the_change_feed_migration_applies_to_and_rolls_back_from_a_database_with_round_2_rows(empty_url):
+    """0003 over a database as 0002 left it: tasks at several versions, idempotency keys; and back."""
+    apply_up_to(empty_url, "0002.task-versions-and-idempotency-keys")
+    with psycopg.connect(empty_url) as conn:
+        user = conn.execute("INSERT INTO users DEFAULT VALUES RETURNING id").fetchone()[0]
+        conn.execute(
+            "INSERT INTO tasks (user_id, title, version) SELECT %s, 'v' || n, n FROM generate_series(1, 20) n", (user,)
+        )
+        conn.execute(
+            "INSERT INTO idempotency_keys (scope, key, fingerprint, status, body) VALUES (%s, 'k', '\\x00', 201, '{}')",
+            (user,),
+        )
+    migrate.apply(empty_url)
+    with psycopg.connect(empty_url) as conn:
+        assert conn.execute("SELECT change_seq, task_count FROM users").fetchone() == (20, 20)
+        assert conn.execute("SELECT sum(version), count(DISTINCT change_seq) FROM tasks").fetchone() == (210, 20)
+    assert migrate.rollback(empty_url, 1) == ["0003.change-feed-cursors-and-quota"]
+    with psycopg.connect(empty_url) as conn:
+        assert conn.execute("SELECT count(*), sum(version) FROM tasks").fetchone() == (20, 210)
+        assert conn.execute("SELECT count(*) FROM idempotency_keys").fetchone() == (1,)
