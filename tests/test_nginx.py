@@ -11,7 +11,6 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
-from http.client import HTTPConnection
 
 import pytest
 from conftest import running_gunicorn
@@ -97,25 +96,13 @@ def test_round_trip_through_nginx(stack):
     assert http("GET", base + headers["Location"])[2] == task
 
 
-def request_from(address, port, path, headers):
-    """A GET sent from a chosen loopback address, so the client IP differs from nginx's own."""
-    conn = HTTPConnection("127.0.0.1", port, timeout=10, source_address=(address, 0))
-    try:
-        conn.request("GET", path, headers=headers)
-        response = conn.getresponse()
-        response.read()
-        return response.status, response.getheader("X-Request-ID")
-    finally:
-        conn.close()
-
-
 def test_app_logs_the_client_ip_nginx_forwarded_and_ignores_a_spoofed_one(stack):
     # The client (127.0.0.2) claims to be 203.0.113.9; nginx appends the address it really saw, and the app,
     # trusting one proxy, takes exactly that one.
-    status, request_id = request_from(
-        "127.0.0.2", stack["port"], "/readyz", {"X-Forwarded-For": "203.0.113.9", "X-Request-ID": "nginx-test-1"}
+    status, headers, _ = get(
+        stack["port"], "/readyz", "127.0.0.2", X_Forwarded_For="203.0.113.9", X_Request_ID="nginx-test-1"
     )
-    assert status == 200 and request_id == "nginx-test-1"
+    assert status == 200 and headers["x-request-id"] == "nginx-test-1"
     time.sleep(0.2)
     line = next(line for line in app_access_lines(stack["app_log"]) if line.get("request_id") == "nginx-test-1")
     assert line["remote_addr"] == "127.0.0.2"
@@ -123,11 +110,8 @@ def test_app_logs_the_client_ip_nginx_forwarded_and_ignores_a_spoofed_one(stack)
 
 
 def test_without_trusted_proxies_forwarded_headers_are_ignored(gunicorn_server):
-    status, _ = request_from(
-        "127.0.0.2",
-        int(gunicorn_server["url"].rsplit(":", 1)[1]),
-        "/healthz",
-        {"X-Forwarded-For": "203.0.113.9", "X-Request-ID": "direct-1"},
+    status, _, _ = get(
+        gunicorn_server["port"], "/healthz", "127.0.0.2", X_Forwarded_For="203.0.113.9", X_Request_ID="direct-1"
     )
     assert status == 200
     time.sleep(0.2)
