@@ -21,13 +21,16 @@ except ConfigError as exc:
 
 bind = os.environ.get("TASKAPI_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() or 1))
-worker_class = "sync"
+# gunicorn's sync worker, closing a finished connection without waiting on the client (taskapi/worker.py).
+worker_class = "taskapi.worker.Worker"
 timeout = 30
 graceful_timeout = 20
 keepalive = 5
 # The app writes one JSON line per request (taskapi.access, with its request id), so gunicorn's access log stays
-# off; gunicorn's own lines (boot, worker exits, timeouts) are JSON of the same shape, on stderr.
+# off (and its logger skips the work of formatting one); gunicorn's own lines (boot, worker exits, timeouts) are
+# JSON of the same shape, on stderr.
 accesslog = None
+logger_class = "taskapi.worker.NoAccessLogger"
 errorlog = "-"
 logconfig_dict = {
     "version": 1,

@@ -1,10 +1,12 @@
 """The real gunicorn (2 workers, gunicorn.conf.py) serving the test database over HTTP."""
 
 import socket
+import time
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 import pytest
+from conftest import running_gunicorn
 from helpers import http
 
 
@@ -112,3 +114,45 @@ def test_the_masters_liveness_port_answers_healthz_and_the_envelope_for_anything
         assert got == status and headers["Content-Type"] == "application/json", (method, path)
         assert body == {"error": {"code": code, "message": body["error"]["message"], "details": {}}}
         assert "Server" not in headers or "Python" not in headers["Server"]
+
+
+def read_to_eof(sock):
+    answer = b""
+    while part := sock.recv(65536):
+        answer += part
+    return answer
+
+
+@pytest.fixture(scope="module")
+def one_worker(database_url, tmp_path_factory):
+    with running_gunicorn(database_url, tmp_path_factory.mktemp("one") / "gunicorn.log", WEB_CONCURRENCY="1") as server:
+        yield server
+
+
+def test_a_worker_is_free_once_its_answer_is_sent(one_worker):
+    """A request read to its end, with nothing more from the client, is closed at once: the only worker serves the
+    next client while the first one still holds its end open (gunicorn would wait up to 2 s for that end)."""
+    with socket.create_connection(("127.0.0.1", one_worker["port"]), timeout=10) as first:
+        first.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert read_to_eof(first).startswith(b"HTTP/1.1 200 ")
+        started = time.monotonic()
+        assert http("GET", one_worker["url"] + "/healthz")[0] == 200
+        assert time.monotonic() - started < 1.0
+
+
+def test_a_body_refused_unread_is_drained_not_reset(one_worker):
+    """A 413 decided from Content-Length leaves the body unread: then the worker lingers as gunicorn does, reading
+    what the client still sends, so that it meets no reset (which could destroy the 413 before it is read)."""
+    user = http("POST", one_worker["url"] + "/users", {})[2]["id"]
+    with socket.create_connection(("127.0.0.1", one_worker["port"]), timeout=10) as sock:
+        sock.sendall(
+            f"POST /users/{user}/tasks HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+            "Content-Length: 200000\r\n\r\n".encode()
+        )
+        time.sleep(0.3)  # the answer is sent before any of the body
+        for _ in range(3):  # a closed socket would answer the first part with a reset, failing the next send
+            sock.sendall(b"x" * 10_000)
+            time.sleep(0.1)
+        sock.shutdown(socket.SHUT_WR)
+        answer = read_to_eof(sock)
+    assert answer.startswith(b"HTTP/1.1 413 ") and b'"PAYLOAD_TOO_LARGE"' in answer
