@@ -9,7 +9,7 @@ from taskapi.db import connection
 from taskapi.errors import PreconditionFailed, QuotaExceeded, TaskNotFound, UserNotFound, ValidationFailed
 from taskapi.payload import json_object
 from taskapi.preconditions import etag, if_match_versions, if_none_match
-from taskapi.schemas import task_json, task_list_query_schema, task_schema
+from taskapi.schemas import task_list_query_schema, task_schema
 
 bp = Blueprint("tasks", __name__, url_prefix="/users/<user_id>/tasks")
 DEFAULT_SORT = "-created_at"
@@ -31,8 +31,9 @@ def refused(conn, user_id, task_id):
 
 
 def one_task(task, status=200, **headers):
-    """An answer carrying one task: its JSON and its ETag."""
-    return task_json(task), status, {"ETag": etag(task["version"]), **headers}
+    """An answer carrying one task: its JSON, as PostgreSQL wrote it, and its ETag."""
+    headers = {"ETag": etag(task["version"]), **headers}
+    return current_app.response_class(task["task"], status, headers, mimetype="application/json")
 
 
 @bp.post("")

@@ -102,8 +102,8 @@ TRICKY = [
 
 
 def test_list_items_are_exactly_the_tasks_a_get_answers(client, user_id):
-    """The list's JSON is made by PostgreSQL, a single task's by Python (schemas.task_json): they must agree on
-    every key, value and escape, for every kind of text."""
+    """A list's and a task's JSON are made by PostgreSQL, the change feed's by Python (schemas.task_json): they must
+    agree on every key, value and escape, for every kind of text."""
     for title, description in TRICKY:
         created = client.post(f"/users/{user_id}/tasks", json={"title": title, "description": description})
         assert created.status_code == 201, created.get_json()
@@ -112,7 +112,8 @@ def test_list_items_are_exactly_the_tasks_a_get_answers(client, user_id):
     assert listed.mimetype == "application/json"
     items = json.loads(listed.get_data())["items"]
     assert len(items) == len(TRICKY)
+    synced = {task["id"]: task for task in client.get(f"/users/{user_id}/changes").get_json()["upserted"]}
     for item in items:
-        assert item == client.get(f"/users/{user_id}/tasks/{item['id']}").get_json()
+        assert item == client.get(f"/users/{user_id}/tasks/{item['id']}").get_json() == synced[item["id"]]
         assert list(item) == ["id", "user_id", "title", "description", "is_completed", "version", "created_at",
                               "updated_at"]  # fmt: skip

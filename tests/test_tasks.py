@@ -1,5 +1,6 @@
 """The task endpoints: create, read, replace, patch and delete, with each error row of the SPEC's table."""
 
+import json
 import uuid
 
 import pytest
@@ -139,14 +140,18 @@ def test_body_errors_on_every_writing_endpoint(client, user_id, make_task, metho
     assert client.get(f"/users/{user_id}/tasks/{task['id']}").get_json() == task
 
 
-def test_fast_serializer_writes_exactly_what_the_schema_does(app, user_id, make_task):
-    """tasks.py writes tasks with task_json (speed); TaskSchema stays the contract it must match."""
+def test_the_json_postgresql_writes_is_exactly_what_the_schema_dumps(app, user_id, make_task):
+    """Answers carry a task as PostgreSQL writes it (queries.TASK_JSON), the change feed as schemas.task_json does
+    (speed, both); TaskSchema stays the contract they must match."""
     from taskapi import queries
     from taskapi.db import connection
+    from taskapi.queries.tasks import TASK_COLUMNS
     from taskapi.schemas import task_json, task_schema
 
     samples = [make_task("plain"), make_task(" x ", description="", is_completed=True), make_task("d", description="é")]
     with app.app_context(), connection() as conn:
         for sample in samples:
-            row = queries.fetch_task(conn, uuid.UUID(user_id), uuid.UUID(sample["id"]))
-            assert task_json(row) == task_schema.dump(row) == sample
+            task_id = uuid.UUID(sample["id"])
+            fetched = queries.fetch_task(conn, uuid.UUID(user_id), task_id)
+            row = conn.execute(f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = %s", (task_id,)).fetchone()
+            assert json.loads(fetched["task"]) == task_json(row) == task_schema.dump(row) == sample

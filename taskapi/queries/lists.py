@@ -6,6 +6,8 @@ an index seek (`(column, id) < (value, id)`, LIMIT, no OFFSET), so it costs the 
 
 from dataclasses import dataclass
 
+from taskapi.queries.tasks import TASK_JSON
+
 # sort parameter -> (column, direction); ties are always broken by id in the same direction, so the order is total.
 SORTS = {
     "-created_at": ("created_at", "DESC"),
@@ -17,14 +19,6 @@ SORTS = {
 }
 
 _STATUS_FILTER = "(%(is_completed)s::boolean IS NULL OR is_completed = %(is_completed)s::boolean)"
-
-# A task as the API writes it, made by PostgreSQL: the same keys in the same order and the same values as
-# schemas.task_json (a test holds the two equal), so a page's JSON is joined, not built, in Python.
-_UTC = """to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
-TASK_JSON = f"""json_build_object(
-    'id', id, 'user_id', user_id, 'title', title, 'description', description, 'is_completed', is_completed,
-    'version', version, 'created_at', {_UTC.format("created_at")}, 'updated_at', {_UTC.format("updated_at")}
-)::text"""
 
 
 def _page_statement(column, direction, keyset):
