@@ -1,6 +1,7 @@
 """List cursors: where the next page starts (the last task's sort value and id), for which list (user, sort,
 filter), signed so that a cursor the service did not issue is refused."""
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,10 +22,12 @@ class Position:
 
 
 def encode(user_id, sort, is_completed, last):
-    """The cursor after `last`: a page row with the task's `id` and its `sort_value` (the sort column's value)."""
-    value = last["sort_value"]
-    value = value.isoformat() if SORTS[sort][0] in TIMESTAMPS else value
-    return signing.sign(KIND, {"u": str(user_id), "s": sort, "f": is_completed, "k": [value, str(last["id"])]})
+    """The cursor after `last`, a task's JSON text: its sort column's value (timestamps as the API writes them) and
+    its id."""
+    task = json.loads(last)
+    return signing.sign(
+        KIND, {"u": str(user_id), "s": sort, "f": is_completed, "k": [task[SORTS[sort][0]], task["id"]]}
+    )
 
 
 def decode(cursor, user_id):

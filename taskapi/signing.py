@@ -36,7 +36,7 @@ def _unb64(text):
 
 
 def _signature(kind, body):
-    return hmac.new(_key(), f"{kind}.{body}".encode(), hashlib.sha256).digest()[:SIGNATURE_BYTES]
+    return hmac.digest(_key(), f"{kind}.{body}".encode(), hashlib.sha256)[:SIGNATURE_BYTES]
 
 
 def sign(kind, payload):

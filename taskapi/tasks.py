@@ -80,7 +80,7 @@ def list_tasks(user_id):
         "offset": None if given else query["offset"],
         "next_cursor": cursors.encode(user_id, sort, is_completed, items[-1]) if more else None,
     }
-    body = '{"items":[' + ",".join(row["task"] for row in items) + "]," + json.dumps(head)[1:]
+    body = '{"items":[' + ",".join(items) + "]," + json.dumps(head)[1:]
     return current_app.response_class(body, mimetype="application/json")
 
 

@@ -6,6 +6,8 @@ an index seek (`(column, id) < (value, id)`, LIMIT, no OFFSET), so it costs the 
 
 from dataclasses import dataclass
 
+from psycopg.rows import tuple_row
+
 from taskapi.queries.tasks import TASK_JSON
 
 # sort parameter -> (column, direction); ties are always broken by id in the same direction, so the order is total.
@@ -22,12 +24,12 @@ _STATUS_FILTER = "(%(is_completed)s::boolean IS NULL OR is_completed = %(is_comp
 
 
 def _page_statement(column, direction, keyset):
-    """One snapshot: whether the user exists, how many tasks match (only when asked: `count`), and the page. The
-    head row always comes back; with an empty page its task columns are NULL."""
+    """One snapshot: whether the user exists, how many tasks match (only when asked: `count`), and the page's tasks
+    as JSON text, one a row. The head row always comes back; with an empty page its task is NULL."""
     order = f"{column} {direction}, id {direction}"
     seek = f"AND ({column}, id) {'<' if direction == 'DESC' else '>'} (%(after_value)s, %(after_id)s)"
     return f"""
-SELECT head.user_found, head.total, page.task, page.id, page.{column} AS sort_value
+SELECT head.user_found, head.total, page.task
 FROM (SELECT EXISTS (SELECT 1 FROM users WHERE id = %(user_id)s) AS user_found,
              CASE WHEN %(count)s THEN
                  (SELECT count(*) FROM tasks WHERE user_id = %(user_id)s AND {_STATUS_FILTER})
@@ -48,7 +50,7 @@ LIST_AFTER = {sort: _page_statement(column, direction, keyset=True) for sort, (c
 
 @dataclass
 class Page:
-    items: list  # each: `task` (its JSON text), `id` and `sort_value` (where a cursor after it starts)
+    items: list  # each task's JSON text
     total: int | None
 
 
@@ -57,9 +59,13 @@ def list_tasks(conn, user_id, sort, limit, offset=0, after=None, is_completed=No
     last task; `total` counts every match when `count`. None when there is no such user."""
     params = {"user_id": user_id, "limit": limit, "is_completed": is_completed, "count": count}
     if after is None:
-        rows = conn.execute(LIST_BY_OFFSET[sort], {**params, "offset": offset}).fetchall()
+        statement, params = LIST_BY_OFFSET[sort], {**params, "offset": offset}
     else:
-        rows = conn.execute(LIST_AFTER[sort], {**params, "after_value": after[0], "after_id": after[1]}).fetchall()
-    if not rows[0]["user_found"]:
+        statement, params = LIST_AFTER[sort], {**params, "after_value": after[0], "after_id": after[1]}
+    # Plain tuples (user_found, total, task): a page has up to 1001 rows, and a dict a row is the dearer part.
+    with conn.cursor(row_factory=tuple_row) as cur:
+        rows = cur.execute(statement, params).fetchall()
+    user_found, total, _ = rows[0]
+    if not user_found:
         return None
-    return Page(items=[row for row in rows if row["id"] is not None], total=rows[0]["total"])
+    return Page(items=[task for _, _, task in rows if task is not None], total=total)
