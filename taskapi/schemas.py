@@ -196,9 +196,10 @@ class ChangesQuerySchema(QuerySchema):
 
 
 def task_json(row):
-    """A task row written out exactly as TaskSchema().dump(row) would (a test holds the two equal).
+    """A task row written out exactly as TaskSchema().dump(row) would (a test holds the two equal), for the change
+    feed; other answers carry the JSON PostgreSQL writes (queries.tasks.TASK_JSON).
 
-    Marshmallow's dump cost about 50 us a task, most of a 20-task list page's time; this costs about 7-9.
+    Marshmallow's dump costs about 50 us a task; this about 7-9.
     """
     return {
         "id": str(row["id"]),
