@@ -95,7 +95,10 @@ def worker_exit(server, worker):
 def write_json_error(sock, status_int, reason, mesg):
     """gunicorn's own error answer (bad request line, URI over 4094 bytes, headers too large), in the API's envelope."""
     body = json.dumps(envelope(*code_for(status_int, reason)))
-    head = f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+        "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
+    )
     gunicorn.util.write_nonblock(sock, f"{head}Content-Length: {len(body)}\r\n\r\n{body}".encode("latin-1"))
 
 

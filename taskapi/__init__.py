@@ -1,8 +1,9 @@
 """taskapi: a REST service where each user keeps a list of tasks (Flask + hand-written PostgreSQL)."""
 
 import os
+import re
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 from werkzeug.exceptions import NotFound
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -28,13 +29,13 @@ def create_app(overrides=None):
     logs.init_app(app)
     errors.init_app(app)
     db.init_app(app)
-    app.url_value_preprocessor(_no_encoded_slash)
-    auth.init_app(app)  # its path check runs first: `me` and another user's id are decided before ids are parsed
-    app.url_value_preprocessor(parse_path_ids)
+    auth.init_app(app)
+    app.url_value_preprocessor(_path_checks)
     for blueprint in (users.bp, tasks.bp, changes.bp, health.bp, docs.bp):
         app.register_blueprint(blueprint)
 
     app.after_request(_no_type_without_content)
+    app.after_request(_answer_headers)
 
     proxies = app.config["TRUSTED_PROXY_COUNT"]
     if proxies:  # only behind a proxy the operator named; otherwise X-Forwarded-* are ignored
@@ -52,9 +53,47 @@ def _no_type_without_content(response):
     return response
 
 
-def _no_encoded_slash(endpoint, values):
-    """A path with an encoded slash (`%2F`) names no resource: the server decoded it into a `/`, so it would match
-    another route than the one the client wrote. 404, as for any path that matches no route."""
-    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or ""
-    if "%2f" in raw.split("?", 1)[0].lower():
+# A request line may name the whole URL (`GET http://host/users HTTP/1.1`): its scheme and host are not the path.
+ABSOLUTE_FORM = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/]*")
+
+
+def _path_checks(endpoint, values):
+    """What every request's path goes through, in this order, in this one place for every route.
+
+    1. A path with `//` anywhere (the leading position included) or an encoded slash (`%2F`) names no resource:
+       404, as for any path that matches no route. (A server may decode `%2F` into `/`, or read a leading `//` as
+       a host name, and so reach another route than the one the client wrote.)
+    2. OPTIONS, a browser's CORS preflight included, is answered from the route alone (its methods; flask-cors
+       adds the CORS headers): no token, no id parsed, nothing looked up, so `/users/me/...` preflights are 2xx.
+    3. Authentication, and the path's user held to the caller (`me` stands for it), before ids are parsed.
+    4. Path ids parsed into UUIDs (404 for anything else).
+    """
+    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or request.path
+    path = ABSOLUTE_FORM.sub("", raw.split("?", 1)[0])
+    if "//" in path or "%2f" in path.lower():
         raise NotFound()
+    if request.method == "OPTIONS":
+        return
+    auth.authorize(endpoint, values)
+    parse_path_ids(endpoint, values)
+
+
+# The docs page loads only its own files; Swagger UI sets inline styles, and the page's icon is a data: URL.
+DOCS_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def _answer_headers(response):
+    """What a browser (and any cache between it and us) needs of every answer: no caching of a user's data (under
+    AUTH_MODE=none nothing else would keep a shared cache from storing it), no content sniffing, `Vary: Origin`
+    where CORS makes the answer depend on the origin, and a strict policy on the docs page."""
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    if request.endpoint != "docs.docs_asset":  # Swagger UI's own files, unchanging: conditional caching is fine
+        response.headers["Cache-Control"] = "no-store"
+    if current_app.config["CORS_ORIGINS"]:
+        response.vary.add("Origin")
+    if request.endpoint == "docs.docs_page":
+        response.headers["Content-Security-Policy"] = DOCS_POLICY
+    return response

@@ -1,7 +1,7 @@
 """Who is calling: under AUTH_MODE=jwt a bearer token names one user, and a path may name only that user.
 
-Every request passes through `authorize` (registered by `init_app` before the path ids are parsed), so no route can
-forget it; the health and docs blueprints are the only ones it lets through without a token.
+Every request but OPTIONS passes through `authorize` (the app's path checks call it before the path ids are parsed),
+so no route can forget it; the health and docs blueprints are the only ones it lets through without a token.
 """
 
 import logging
@@ -40,16 +40,34 @@ CORS_EXPOSE_HEADERS = ["ETag", "Location", "Retry-After", "X-Request-ID", "Idemp
 
 
 class KeyClient(jwt.PyJWKClient):
-    """PyJWT's JWKS client, with two guarantees it lacks: an endpoint that answers something other than a key set
-    counts as unreachable (not as a bad token), and the last good key set keeps serving while fetches fail."""
+    """PyJWT's JWKS client, with three guarantees it lacks: an endpoint that answers something other than a key set
+    counts as unreachable (not as a bad token), the last good key set keeps serving while fetches fail, and a kid
+    that set lacks is "cannot tell" (503), not "no such key" (401), while the last fetch failed: the key may well
+    exist at the identity provider, and telling the client to log in again cannot help."""
+
+    fetch_failing = False
 
     def fetch_data(self):
         try:
-            return super().fetch_data()
+            data = super().fetch_data()
         except PyJWKClientConnectionError:
+            self.fetch_failing = True
             raise
         except (ValueError, PyJWKClientError, PyJWKSetError) as exc:  # not JSON, not an object, no usable key
+            self.fetch_failing = True
             raise PyJWKClientConnectionError(f"unusable JWKS: {exc}") from exc
+        self.fetch_failing = False
+        return data
+
+    def get_signing_key(self, kid):
+        try:
+            return super().get_signing_key(kid)
+        except PyJWKClientConnectionError:
+            raise
+        except PyJWKClientError as exc:  # the kid is not in the key set this client holds
+            if self.fetch_failing:
+                raise PyJWKClientConnectionError(f"kid {kid!r} unknown and the JWKS cannot be fetched") from exc
+            raise
 
     def get_jwk_set(self, refresh=False):
         try:
@@ -163,7 +181,7 @@ def authorize(endpoint, values):
     Runs before anything else looks at the path: an unknown route or method is still 404/405 (its routing error is
     raised after this), then 401, then 403 for a path naming anyone else, whether or not that user exists.
     """
-    if request.routing_exception is not None or request.method == "OPTIONS":
+    if request.routing_exception is not None:
         return
     if current_app.config["AUTH_MODE"] == "none" or request.blueprint in PUBLIC_BLUEPRINTS:
         return
@@ -195,7 +213,6 @@ def caller_scope():
 def init_app(app):
     if app.config["AUTH_MODE"] == "jwt":
         app.extensions["taskapi.auth"] = Authenticator(app.config)
-    app.url_value_preprocessor(authorize)
     if app.config["CORS_ORIGINS"]:
         # Bearer tokens only, no cookies: credentials stay off, so a browser never sends ambient authority.
         CORS(

@@ -34,8 +34,10 @@ def server_url():
 
 @pytest.fixture(scope="session")
 def new_database(server_url):
-    """Make a fresh, empty database on the test server: new_database("name") -> its URL."""
-    return lambda name: embedded.ensure_database(server_url, name, fresh=True)
+    """Make a fresh, empty database on the test server: new_database("name") -> its URL. TASKAPI_TEST_DB_SUFFIX
+    (appended to every name) lets several runs share one server without dropping each other's databases."""
+    suffix = os.environ.get("TASKAPI_TEST_DB_SUFFIX", "")
+    return lambda name: embedded.ensure_database(server_url, name + suffix, fresh=True)
 
 
 @pytest.fixture(scope="session")

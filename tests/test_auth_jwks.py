@@ -159,3 +159,37 @@ def test_the_last_good_key_set_is_kept_while_the_jwks_is_down(app_for, jwks):
     time.sleep(1.2)  # the cached set has expired; its refetch fails
     assert client.get("/users/me", headers=headers).status_code == 200
     assert client.get("/users/me", headers=headers).status_code == 200
+
+
+@pytest.mark.parametrize("outage", ["503", "connection dropped"])
+def test_an_unknown_kid_while_the_jwks_is_down_is_503_and_cached_kids_keep_working(app_for, jwks, outage):
+    """The kid may exist at the identity provider: a client told 401 would send its user to log in again, which
+    cannot help while the keys cannot be fetched. Once a fetch succeeds again, an unknown kid is 401."""
+    client = app_for(JWT_JWKS_COOLDOWN_SECONDS="0")
+    cached = signed(RSA_KEY, "RS256", "rsa-1")
+    assert client.post("/users", json={}, headers=cached).status_code == 201
+    if outage == "503":
+        jwks.up = False
+    else:
+        jwks.server.shutdown()
+        jwks.server.server_close()
+    new_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    response = client.get("/users/me", headers=signed(new_key, "RS256", "rsa-2"))
+    assert_error(response, 503, "SERVICE_UNAVAILABLE")
+    assert response.headers["Retry-After"]
+    assert client.get("/users/me", headers=cached).status_code == 200
+    if outage == "503":
+        jwks.up = True
+        assert_unauthorized(client.get("/users/me", headers=signed(new_key, "RS256", "rsa-2")))
+
+
+def test_an_unknown_kid_during_the_refetch_cooldown_after_a_failed_fetch_is_still_503(app_for, jwks):
+    client = app_for(JWT_JWKS_CACHE_SECONDS="1")  # the default cooldown: at most one refetch for unknown kids
+    cached = signed(RSA_KEY, "RS256", "rsa-1")
+    assert client.post("/users", json={}, headers=cached).status_code == 201
+    jwks.up = False
+    time.sleep(1.2)  # the cached set has expired: the next request's refetch fails, the last good set stays
+    assert client.get("/users/me", headers=cached).status_code == 200
+    for n in range(3):
+        assert_error(client.get("/users/me", headers=signed(RSA_KEY, "RS256", f"new-{n}")), 503, "SERVICE_UNAVAILABLE")
+    assert client.get("/users/me", headers=cached).status_code == 200
