@@ -1,4 +1,4 @@
-"""deploy/nginx.conf in front of the real gunicorn: round trip, forwarded client IP, and nginx's 413 as JSON."""
+"""deploy/nginx.conf in front of the real gunicorn: round trip, forwarded client IP, nginx's own answers as JSON."""
 
 import json
 import os
@@ -11,6 +11,7 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
+from unittest.mock import ANY
 
 import pytest
 from conftest import running_gunicorn
@@ -20,6 +21,7 @@ NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin
 pytestmark = pytest.mark.skipif(
     NGINX is None and not os.environ.get("CI"), reason="nginx not installed (`make test` installs it as root)"
 )
+ORIGIN, EVIL = "https://app.example", "https://evil.example"  # allowed by the app and nginx here; allowed by neither
 
 
 def render(deploy_conf, upstream_port, listen_port, access_log, health_port=None):
@@ -29,6 +31,7 @@ def render(deploy_conf, upstream_port, listen_port, access_log, health_port=None
         "server 127.0.0.1:8001;": f"server 127.0.0.1:{health_port or free_port()};",
         "listen 80;": f"listen 127.0.0.1:{listen_port};",
         "/var/log/nginx/taskapi.access.log": str(access_log),
+        '"https://app.example"   $http_origin;': f'"{ORIGIN}"   $http_origin;',  # the CORS allow-list
     }
     for old, new in replacements.items():
         assert old in deploy_conf, f"deploy/nginx.conf no longer contains {old!r}"
@@ -76,7 +79,7 @@ def nginx_in_front(app, tmp):
 def stack(database_url, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("nginx")
     with (
-        running_gunicorn(database_url, tmp / "gunicorn.log", TRUSTED_PROXY_COUNT="1") as app,
+        running_gunicorn(database_url, tmp / "gunicorn.log", TRUSTED_PROXY_COUNT="1", CORS_ORIGINS=ORIGIN) as app,
         nginx_in_front(app, tmp) as front,
     ):
         yield {**front, "app": app}
@@ -119,12 +122,25 @@ def test_without_trusted_proxies_forwarded_headers_are_ignored(gunicorn_server):
     assert line["remote_addr"] == "127.0.0.2"
 
 
-def test_nginx_rejects_oversized_body_with_the_envelope(stack):
+def assert_nginx_own_headers(headers, origin, retry_after=None):
+    """An answer nginx wrote itself: CORS for the allowed origin only, Retry-After exposed, no sniffing, no caching."""
+    headers = {name.lower(): value for name, value in headers.items()}
+    assert headers.get("access-control-allow-origin") == (origin if origin == ORIGIN else None)
+    assert "Retry-After" in headers["access-control-expose-headers"] and headers["vary"] == "Origin"
+    assert headers.get("retry-after") == retry_after
+    assert headers["x-content-type-options"] == "nosniff" and headers["cache-control"] == "no-store"
+    assert re.fullmatch(r"[A-Za-z0-9._:+/=-]{1,128}", headers["x-request-id"])  # the id nginx logged
+
+
+@pytest.mark.parametrize("origin", [ORIGIN, EVIL])
+def test_nginx_rejects_oversized_body_with_the_envelope(stack, origin):
     user = http("POST", stack["url"] + "/users", {})[2]["id"]
     head = b'{"title": "padded"'
-    status, headers, body = http("POST", f"{stack['url']}/users/{user}/tasks", head + b" " * 70_000 + b"}")
+    big = head + b" " * 70_000 + b"}"
+    status, headers, body = http("POST", f"{stack['url']}/users/{user}/tasks", big, {"Origin": origin})
     assert status == 413 and headers["Content-Type"] == "application/json"
     assert body == {"error": {"code": "PAYLOAD_TOO_LARGE", "message": body["error"]["message"], "details": {}}}
+    assert_nginx_own_headers(headers, origin)
     exact = head + b" " * (65_536 - len(head) - 1) + b"}"
     assert http("POST", f"{stack['url']}/users/{user}/tasks", exact)[0] == 201
 
@@ -146,9 +162,11 @@ def test_nginx_answers_json_when_gunicorn_is_unreachable(tmp_path):
                 if probe.connect_ex(("127.0.0.1", port)) == 0:
                     break
             time.sleep(0.1)
-        status, headers, body = http("GET", f"http://127.0.0.1:{port}/healthz")
-        assert status == 503 and headers["Retry-After"] == "5"
-        assert body["error"]["code"] == "SERVICE_UNAVAILABLE" and body["error"]["details"] == {}
+        for path in ("/healthz", "/readyz"):  # the liveness and the app's upstream
+            for origin in (ORIGIN, EVIL):
+                status, headers, body = http("GET", f"http://127.0.0.1:{port}{path}", headers={"Origin": origin})
+                assert status == 503 and body["error"]["code"] == "SERVICE_UNAVAILABLE", body
+                assert_nginx_own_headers(headers, origin, retry_after="5")
     finally:
         proc.send_signal(signal.SIGQUIT)
         proc.wait(10)
@@ -175,7 +193,8 @@ def test_if_match_works_through_nginx_when_the_client_accepts_gzip(stack):
 
 
 def raw_request(port, data, source="127.0.0.1", timeout=10):
-    """Send bytes as they are; the answer's status, headers (lowercased names) and body."""
+    """Send bytes as they are; the answer's status, headers (lowercased names; a repeated one's values joined by
+    ", ", so a duplicate shows) and body."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout, source_address=(source, 0)) as sock:
         sock.sendall(data)
         chunks = []
@@ -183,14 +202,24 @@ def raw_request(port, data, source="127.0.0.1", timeout=10):
             chunks.append(chunk)
     head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
-    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    fields = [(k.lower(), v.strip()) for k, _, v in (line.partition(":") for line in lines[1:])]
+    headers = {name: ", ".join(v for k, v in fields if k == name) for name, _ in fields}
     return int(lines[0].split()[1]), headers, body
 
 
+def send(port, method, path, body="", source="127.0.0.1", **headers):
+    """A request with the given headers (Host: x unless given) and JSON body, one connection, through raw_request."""
+    headers = {
+        "Host": "x",
+        **headers,
+        **({"Content-Type": "application/json", "Content-Length": len(body)} if body else {}),
+    }
+    lines = "".join(f"{name.replace('_', '-')}: {value}\r\n" for name, value in headers.items())
+    return raw_request(port, f"{method} {path} HTTP/1.1\r\n{lines}Connection: close\r\n\r\n{body}".encode(), source)
+
+
 def get(port, path, source="127.0.0.1", **headers):
-    """A GET with the given headers (Host: x unless given), one connection, through raw_request."""
-    lines = "".join(f"{name.replace('_', '-')}: {value}\r\n" for name, value in {"Host": "x", **headers}.items())
-    return raw_request(port, f"GET {path} HTTP/1.1\r\n{lines}Connection: close\r\n\r\n".encode(), source)
+    return send(port, "GET", path, source=source, **headers)
 
 
 NGINX_OWN_ERRORS = [
@@ -213,28 +242,46 @@ def test_every_answer_nginx_writes_itself_is_the_envelope_without_a_version(stac
     assert headers["content-type"] == "application/json"
     assert json.loads(body)["error"] == {"code": code, "message": json.loads(body)["error"]["message"], "details": {}}
     assert headers.get("server", "") in ("", "nginx") and b"nginx" not in body
+    assert_nginx_own_headers(headers, None)
 
 
 def test_the_rate_limit_answers_429_in_the_envelope_with_retry_after(stack):
-    answers = []
-    for _ in range(300):  # far past the burst (100) at 50 r/s, from an address of its own
-        status, headers, body = raw_request(
-            stack["port"],
-            f"GET /users/{uuid.uuid4()} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode(),
-            "127.0.0.5",
-        )
-        answers.append((status, headers, body))
-    limited = [a for a in answers if a[0] == 429]
-    assert limited and {a[0] for a in answers} <= {404, 429}
-    status, headers, body = limited[0]
-    assert headers["retry-after"] == "1" and json.loads(body)["error"]["code"] == "TOO_MANY_REQUESTS"
+    # Far past the burst (100) at 50 r/s, from an address of its own, from an allowed and another origin in turn.
+    answers = [(o, *get(stack["port"], f"/users/{uuid.uuid4()}", "127.0.0.5", Origin=o)) for o in [ORIGIN, EVIL] * 150]
+    assert {a[1] for a in answers} <= {404, 429}
+    for origin in (ORIGIN, EVIL):
+        _, _, headers, body = next(a for a in answers if a[0] == origin and a[1] == 429)
+        assert json.loads(body)["error"]["code"] == "TOO_MANY_REQUESTS"
+        assert_nginx_own_headers(headers, origin, retry_after="1")
 
 
-@pytest.mark.parametrize("path", ["/users//tasks", f"/users/{uuid.uuid4()}//tasks", f"/users/{uuid.uuid4()}%2Ftasks"])
+@pytest.mark.parametrize("origin", [ORIGIN, EVIL])
+@pytest.mark.parametrize(("method", "path", "body"), [("GET", "/readyz?next=//x", ""), ("POST", "/users", "{}")])
+def test_nginx_adds_no_header_of_its_own_to_the_apps_answers(stack, method, path, body, origin):
+    """The app sets CORS, Vary, nosniff and no-store itself: one copy each, a second ACAO would break browsers."""
+    status, headers, _ = send(stack["port"], method, path, body, Origin=origin)
+    assert status in (200, 201)
+    assert headers.get("access-control-allow-origin") == (origin if origin == ORIGIN else None)
+    assert headers["x-content-type-options"] == "nosniff" and headers["cache-control"] == "no-store"
+    assert headers["vary"].count("Origin") == 1 and "retry-after" not in headers
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "//users/{user}/tasks",
+        "/users/{user}//tasks",
+        "/users//tasks",
+        "//openapi.json",
+        "//healthz",
+        "/users/{user}%2Ftasks",
+    ],
+)
 def test_double_and_encoded_slashes_are_404_never_a_redirect_to_the_requests_host(stack, path):
+    path = path.format(user=http("POST", stack["url"] + "/users", {})[2]["id"])  # a user that exists
     for host in ("evil.example", "localhost"):
         status, headers, body = get(stack["port"], path, Host=host, X_Forwarded_Host="evil.example")
-        assert status == 404 and json.loads(body)["error"]["code"] in ("NOT_FOUND", "USER_NOT_FOUND"), body
+        assert status == 404 and json.loads(body) == {"error": {"code": "NOT_FOUND", "message": ANY, "details": {}}}
         assert "location" not in headers and b"evil" not in body
 
 
