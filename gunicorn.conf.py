@@ -9,7 +9,7 @@ from dotenv import load_dotenv
 
 load_dotenv()
 
-from taskapi.config import ConfigError, from_env, is_production  # noqa: E402  (after .env is read)
+from taskapi.config import ConfigError, from_env, start_warnings  # noqa: E402  (after .env is read)
 from taskapi.errors import code_for, envelope  # noqa: E402
 from taskapi.logs import FORMATTER  # noqa: E402
 
@@ -53,8 +53,9 @@ control_socket_disable = True
 
 
 def on_starting(server):
-    if is_production() and settings["AUTH_MODE"] == "none":
-        server.log.warning("AUTH_MODE=none in production: every client can act for every user.")
+    """One warning line for each setting that starts but leaves the service open (taskapi.config.start_warnings)."""
+    for line in start_warnings(settings):
+        server.log.warning(line)
 
 
 def when_ready(server):

@@ -128,5 +128,29 @@ def from_env(environ=os.environ):
         "IDEMPOTENCY_TTL_HOURS": _int(environ, "IDEMPOTENCY_TTL_HOURS", 24, minimum=1),
         "TASKS_PER_USER_MAX": _int(environ, "TASKS_PER_USER_MAX", 100_000, minimum=1),
         "TOMBSTONE_RETENTION_DAYS": _int(environ, "TOMBSTONE_RETENTION_DAYS", 30, minimum=1),
+        "TOMBSTONES_PER_USER_MAX": _int(environ, "TOMBSTONES_PER_USER_MAX", 10_000, minimum=1),
+        "IDEMPOTENCY_KEYS_PER_USER_MAX": _int(environ, "IDEMPOTENCY_KEYS_PER_USER_MAX", 1_000, minimum=1),
         **_auth(environ),
     }
+
+
+def start_warnings(settings):
+    """What gunicorn logs at start, one warning line each: settings it accepts that leave the service open."""
+    lines = []
+    if settings["TASKAPI_ENV"] == PRODUCTION and settings["AUTH_MODE"] == "none":
+        lines.append("AUTH_MODE=none in production: every client can act for every user.")
+    if settings["AUTH_MODE"] == "jwt" and settings["JWT_JWKS_URL"]:
+        unchecked = {  # what each unset one lets in, and what to set it to
+            "JWT_AUDIENCE": ("tokens the provider issued to other clients", "this API's audience (`aud`)"),
+            "JWT_ISSUER": ("tokens of any issuer signing with the same keys", "the provider's issuer (`iss`)"),
+        }
+        unset = [name for name in unchecked if not settings[name]]
+        if unset:
+            lines.append(
+                f"AUTH_MODE=jwt with JWT_JWKS_URL but {' and '.join(unset)} unset: "
+                + " and ".join(unchecked[name][0] for name in unset)
+                + " are accepted; set "
+                + " and ".join(f"{name} to {unchecked[name][1]}" for name in unset)
+                + "."
+            )
+    return lines
