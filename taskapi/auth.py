@@ -132,7 +132,17 @@ class Authenticator:
             raise invalid_token("The token's subject is missing, not a string, or too long.")
         if not isinstance(issuer, str):
             raise invalid_token("The token's issuer is not a string.")
+        if not _is_text(subject) or not _is_text(issuer):  # JSON's \ud800 decodes to a lone surrogate
+            raise invalid_token("The token's subject or issuer is not valid Unicode text.")
         return parse_uuid(subject) or uuid.uuid5(uuid.NAMESPACE_URL, f"{issuer}#{subject}")
+
+
+def _is_text(value):
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def invalid_token(description):

@@ -25,6 +25,7 @@ _open_lock = threading.Lock()
 RECONNECT_TIMEOUT_SECONDS = 1.0
 PROBE_INTERVAL_SECONDS = 0.5  # while the database is down, a worker tries to reach it this often, in the background
 WATCHDOG_MARGIN_SECONDS = 1.0  # past the statement timeout, before a silent connection is cut
+TOO_SLOW = "The request took too long and was cancelled; retry, or ask for less (a smaller page, a cursor)."
 
 
 class Breaker:
@@ -86,6 +87,7 @@ class Watchdog:
 
     @contextmanager
     def guard(self, conn, seconds):
+        """Watch `conn` while the block runs: each statement (see `renew`) has `seconds` to answer."""
         if seconds is None:
             yield
             return
@@ -93,21 +95,28 @@ class Watchdog:
             self._pid, self._deadlines = os.getpid(), {}
             self._thread = threading.Thread(target=self._run, daemon=True, name="db-watchdog")
             self._thread.start()
-        key = object()
         with self._lock:
-            self._deadlines[key] = (time.monotonic() + seconds, conn)
+            self._deadlines[id(conn)] = (time.monotonic() + seconds, conn, seconds)
         try:
             yield
         finally:
             with self._lock:
-                self._deadlines.pop(key, None)
+                self._deadlines.pop(id(conn), None)
+
+    def renew(self, conn):
+        """A new statement starts on `conn`: its time runs from now. So a transaction of many bounded statements
+        (deleting a user's tasks in batches) is not cut for its total, while any one statement still is."""
+        watched = self._deadlines.get(id(conn))
+        if watched is not None:
+            with self._lock:
+                self._deadlines[id(conn)] = (time.monotonic() + watched[2], conn, watched[2])
 
     def _run(self):
         while True:
             time.sleep(0.1)
             now = time.monotonic()
             with self._lock:
-                late = [key for key, (deadline, _) in self._deadlines.items() if deadline <= now]
+                late = [key for key, (deadline, _, _) in self._deadlines.items() if deadline <= now]
                 conns = [self._deadlines.pop(key)[1] for key in late]
             for conn in conns:
                 log.warning("cutting a database connection that did not answer in time")
@@ -142,7 +151,15 @@ def init_app(app):
             with watchdog.guard(conn, cfg["DB_CONNECT_TIMEOUT"]):
                 ConnectionPool.check_connection(conn)
 
+    class Cursor(psycopg.Cursor):
+        """Every statement renews its connection's deadline with the watchdog."""
+
+        def execute(self, *args, **kwargs):
+            watchdog.renew(self.connection)
+            return super().execute(*args, **kwargs)
+
     kwargs = {
+        "cursor_factory": Cursor,
         # Every request runs a single statement (the list's count and page are one), so autocommit spares the
         # BEGIN and COMMIT round trips; work that needs several statements uses `with conn.transaction():`.
         "autocommit": True,
@@ -200,6 +217,11 @@ def connection(timeout=None):
         with pool.connection(timeout=timeout) as conn, guard(conn):
             try:
                 yield conn
+            except psycopg.errors.QueryCanceled as exc:
+                # The server cancelled a statement at the statement timeout: this request asked too much (or waited
+                # on a lock too long). The database is up: no breaker, and an answer that says what happened.
+                log.warning("statement cancelled: %s", exc)
+                raise ServiceUnavailable(TOO_SLOW) from None
             except psycopg.OperationalError as exc:
                 if conn.broken:  # the connection died (server gone, or cut by the watchdog), not just a query
                     breaker.trip(pool, exc)

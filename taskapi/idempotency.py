@@ -7,9 +7,10 @@ commit leaves neither the resource nor the key, and a retry is processed afresh.
 import hashlib
 import json
 import re
+import zlib
 
 import psycopg
-from flask import current_app, request
+from flask import current_app, request, url_for
 
 from taskapi import housekeeping, queries
 from taskapi.db import connection
@@ -38,8 +39,10 @@ def request_key():
 
 
 def fingerprint(body):
-    """What makes two requests the same: method, path and the parsed body (whitespace and key order aside)."""
-    canonical = json.dumps([request.method, request.path, body], sort_keys=True, separators=(",", ":"))
+    """What makes two requests the same: method, path and the parsed body (whitespace and key order aside). The path
+    is the canonical one, rebuilt from the parsed ids: `/users/me/tasks` and the caller's id in any case are one."""
+    path = url_for(request.endpoint, **request.view_args)
+    canonical = json.dumps([request.method, path, body], sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).digest()
 
 
@@ -48,6 +51,7 @@ def create_once(scope, body, create):
 
     Without a key it simply runs. With one, a live key with the same fingerprint replays the stored answer, with a
     different one is 422, and one still being processed is waited for, then replayed (409 after WAIT_FOR_FIRST_MS).
+    A scope keeps its newest IDEMPOTENCY_KEYS_PER_USER_MAX keys; the oldest beyond go.
     """
     key = request_key()
     if key is None:
@@ -62,9 +66,11 @@ def create_once(scope, body, create):
                 if stored["fingerprint"] != digest:
                     raise IdempotencyKeyReused()
                 return replay(stored)
+            queries.trim_keys(conn, scope, current_app.config["IDEMPOTENCY_KEYS_PER_USER_MAX"])
             response = current_app.make_response(create(conn))
             location, etag = response.headers.get("Location"), response.headers.get("ETag")
-            queries.store_answer(conn, scope, key, response.status_code, response.get_data(), location, etag)
+            stored = zlib.compress(response.get_data())
+            queries.store_answer(conn, scope, key, response.status_code, stored, location, etag)
             return response
 
 
@@ -79,7 +85,8 @@ def _claim(conn, scope, key, digest, ttl_hours):
 
 
 def replay(stored):
-    response = current_app.response_class(bytes(stored["body"]), status=stored["status"], mimetype="application/json")
+    body = zlib.decompress(stored["body"]) if stored["compressed"] else bytes(stored["body"])
+    response = current_app.response_class(body, status=stored["status"], mimetype="application/json")
     for header, value in (("Location", stored["location"]), ("ETag", stored["etag"])):
         if value:
             response.headers[header] = value

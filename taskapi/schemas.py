@@ -2,15 +2,16 @@
 
 import re
 import uuid
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 
 from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate
 
+from taskapi.bounds import OFFSET_MAX
 from taskapi.errors import TaskNotFound, UserNotFound
 from taskapi.queries import SORTS
+from taskapi.signing import MAX_TOKEN_CHARS
 
 UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-INT64_MAX = 2**63 - 1
 TITLE_MAX, DESCRIPTION_MAX = 255, 10_000
 BETWEEN = "Must be between {min} and {max}."
 
@@ -88,6 +89,15 @@ class CanonicalUUID(fields.UUID):
         if parsed is None:
             raise self.make_error("invalid_uuid")
         return parsed
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def incarnation(created_at):
+    """Which registration of a user id this is (its created_at in microseconds): sync tokens and cursors carry it,
+    so one issued before the account was deleted and registered again is refused."""
+    return (created_at - EPOCH) // timedelta(microseconds=1)
 
 
 def utc_timestamp(value):
@@ -170,14 +180,17 @@ class QuerySchema(Schema):
 
 class TaskListQuerySchema(QuerySchema):
     limit = QueryInteger(load_default=20, validate=validate.Range(min=1, max=100, error=BETWEEN))
-    offset = QueryInteger(load_default=0, validate=validate.Range(min=0, max=INT64_MAX, error=BETWEEN))
+    offset = QueryInteger(
+        load_default=0,
+        validate=validate.Range(min=0, max=OFFSET_MAX, error=BETWEEN + " Deeper pages: follow next_cursor."),
+    )
     is_completed = QueryBoolean()
     sort = fields.String(
         validate=validate.OneOf(SORTS),
         metadata={"description": "Order; ties broken by id in the same direction. Default `-created_at`."},
     )
     cursor = fields.String(
-        validate=validate.Length(min=1, max=1024),
+        validate=validate.Length(min=1, max=MAX_TOKEN_CHARS),
         metadata={"description": "`next_cursor` of the previous page; carries its sort and filter. Not with offset."},
     )
     count = fields.String(
@@ -189,28 +202,10 @@ class TaskListQuerySchema(QuerySchema):
 
 class ChangesQuerySchema(QuerySchema):
     since = fields.String(
-        validate=validate.Length(min=1, max=1024),
+        validate=validate.Length(min=1, max=MAX_TOKEN_CHARS),
         metadata={"description": "`next_since` of an earlier answer; absent: from the beginning."},
     )
     limit = QueryInteger(load_default=100, validate=validate.Range(min=1, max=1000, error=BETWEEN))
-
-
-def task_json(row):
-    """A task row written out exactly as TaskSchema().dump(row) would (a test holds the two equal), for the change
-    feed; other answers carry the JSON PostgreSQL writes (queries.tasks.TASK_JSON).
-
-    Marshmallow's dump costs about 50 us a task; this about 7-9.
-    """
-    return {
-        "id": str(row["id"]),
-        "user_id": str(row["user_id"]),
-        "title": row["title"],
-        "description": row["description"],
-        "is_completed": row["is_completed"],
-        "version": row["version"],
-        "created_at": utc_timestamp(row["created_at"]),
-        "updated_at": utc_timestamp(row["updated_at"]),
-    }
 
 
 user_schema = UserSchema()

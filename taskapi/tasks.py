@@ -4,12 +4,12 @@ import json
 
 from flask import Blueprint, current_app, request, url_for
 
-from taskapi import cursors, housekeeping, idempotency, queries
+from taskapi import bounds, cursors, housekeeping, idempotency, queries
 from taskapi.db import connection
 from taskapi.errors import PreconditionFailed, QuotaExceeded, TaskNotFound, UserNotFound, ValidationFailed
 from taskapi.payload import json_object
 from taskapi.preconditions import etag, if_match_versions, if_none_match
-from taskapi.schemas import task_list_query_schema, task_schema
+from taskapi.schemas import incarnation, task_list_query_schema, task_schema
 
 bp = Blueprint("tasks", __name__, url_prefix="/users/<user_id>/tasks")
 DEFAULT_SORT = "-created_at"
@@ -71,14 +71,18 @@ def list_tasks(user_id):
         )
     if page is None:
         raise UserNotFound()
-    items = page.items[:limit]
-    more = len(page.items) > limit
+    born = incarnation(page.created_at)
+    if given is not None and position.incarnation != born:  # issued before the account was registered again
+        raise cursors.invalid()
+    # At most `limit` tasks, and fewer when they would take the answer past its byte bound.
+    items = page.items[: min(limit, bounds.fitting(page.items))]
+    more = len(page.items) > len(items)
     # The tasks come as JSON text from PostgreSQL; the page around them is a handful of scalars.
     head = {
         "total": page.total,
         "limit": limit,
         "offset": None if given else query["offset"],
-        "next_cursor": cursors.encode(user_id, sort, is_completed, items[-1]) if more else None,
+        "next_cursor": cursors.encode(user_id, born, sort, is_completed, items[-1]) if more else None,
     }
     body = '{"items":[' + ",".join(items) + "]," + json.dumps(head)[1:]
     return current_app.response_class(body, mimetype="application/json")
@@ -138,7 +142,8 @@ def _update(user_id, task_id, fields):
 def delete_task(user_id, task_id):
     versions = if_match_versions()
     with connection() as conn:
-        if not queries.delete_task(conn, user_id, task_id, versions):
+        max_tombstones = current_app.config["TOMBSTONES_PER_USER_MAX"]
+        if not queries.delete_task(conn, user_id, task_id, versions, max_tombstones):
             raise refused(conn, user_id, task_id)
         retention_days = current_app.config["TOMBSTONE_RETENTION_DAYS"]
         housekeeping.sweep(conn, "tombstones", queries.purge_tombstones, retention_days)

@@ -42,7 +42,7 @@ def test_every_route_answers_a_preflight_from_an_allowed_origin_without_a_token(
                 assert method in allowed.headers["Access-Control-Allow-Methods"], (method, path)
                 assert "Origin" in allowed.headers.get("Vary", ""), (method, path)
                 refused = client.options(path, headers={"Origin": OTHER, **headers})
-                assert not any(h.startswith("Access-Control-") for h in refused.headers), (method, path)
+                assert not any(h.startswith("Access-Control-") for h, _ in refused.headers), (method, path)
                 assert "Origin" in refused.headers.get("Vary", ""), (method, path)
                 checked += 1
     assert checked >= 20

@@ -4,11 +4,13 @@ race that proves no change is missed while writes commit concurrently."""
 import threading
 import time
 import uuid
+from datetime import datetime
 
 import pytest
 from helpers import assert_error, connect, http
 
 from taskapi import queries, signing
+from taskapi.schemas import incarnation
 
 
 def changes(client, user_id, since=None, limit=None):
@@ -88,8 +90,11 @@ def test_a_task_created_and_deleted_in_the_window_is_never_upserted(client, user
 
 
 def token_for(app, user_id, seq=0, age_days=0):
+    """A sync token as the service signs them, issued `age_days` ago for the user's current registration."""
+    born = incarnation(datetime.fromisoformat(app.test_client().get(f"/users/{user_id}").get_json()["created_at"]))
+    issued = int(time.time() - age_days * 86_400)
     with app.app_context():
-        return signing.sign("since", {"u": str(user_id), "n": seq, "t": int(time.time() - age_days * 86_400)})
+        return signing.sign("since", {"u": str(user_id), "c": born, "n": seq, "t": issued})
 
 
 def test_a_token_older_than_the_tombstones_is_410(app, client, user_id):
@@ -135,11 +140,15 @@ def test_deleting_a_user_removes_their_tombstones(client, user_id, make_task, da
 def test_old_tombstones_are_purged_in_bounded_batches(client, user_id, make_task, database_url):
     for _ in range(4):
         client.delete(f"/users/{user_id}/tasks/{make_task()['id']}")
+    count = (
+        "SELECT tombstone_count, (SELECT count(*) FROM tombstones WHERE user_id = %(u)s) FROM users WHERE id = %(u)s"
+    )
     with connect(database_url, autocommit=True) as conn:
         conn.execute("UPDATE tombstones SET deleted_at = now() - interval '40 days' WHERE user_id = %s", (user_id,))
         assert queries.purge_tombstones(conn, 30, 3) == 3
+        assert conn.execute(count, {"u": user_id}).fetchone() == (1, 1)  # the count on the user's row kept exact
         queries.purge_tombstones(conn, 30, 1_000_000)
-        assert conn.execute("SELECT count(*) FROM tombstones WHERE user_id = %s", (user_id,)).fetchone() == (0,)
+        assert conn.execute(count, {"u": user_id}).fetchone() == (0, 0)
 
 
 def test_a_syncing_reader_never_misses_a_concurrent_write(gunicorn_server):

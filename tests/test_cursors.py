@@ -11,7 +11,7 @@ import pytest
 from helpers import assert_error, connect, http
 
 from taskapi.queries import SORTS
-from taskapi.queries.lists import LIST_AFTER
+from taskapi.queries.lists import STATEMENTS
 
 TITLES = "abcabcdeff"  # repeated titles: ties broken by id
 
@@ -224,7 +224,7 @@ def test_every_sort_seeks_on_an_index_leading_with_user_id(database_url, big_use
     }
     with connect(database_url) as conn:
         conn.execute("SET plan_cache_mode = force_generic_plan")  # what a prepared statement may end up with
-        [[plan]] = conn.execute("EXPLAIN (FORMAT JSON) " + LIST_AFTER[sort], params).fetchone()
+        [[plan]] = conn.execute("EXPLAIN (FORMAT JSON) " + STATEMENTS[sort, "after"], params).fetchone()
     nodes = list(plan_nodes(plan["Plan"]))
     scans = [n for n in nodes if n.get("Relation Name") == "tasks"]
     assert scans and all(n["Node Type"] in ("Index Scan", "Index Only Scan") for n in scans), nodes

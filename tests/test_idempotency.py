@@ -128,11 +128,14 @@ def test_an_expired_key_is_processed_afresh(client, user_id, database_url):
 
 
 def test_expired_keys_are_purged_in_bounded_batches(client, user_id, database_url):
-    for n in range(5):
-        post_raw(client, f"/users/{user_id}/tasks", b'{"title": "t"}', f"old-{n}")
-    age_keys(database_url, user_id, 48)
-    post_raw(client, f"/users/{user_id}/tasks", b'{"title": "t"}', "fresh")
+    for key in [f"old-{n}" for n in range(5)] + ["fresh"]:
+        post_raw(client, f"/users/{user_id}/tasks", b'{"title": "t"}', key)
+    # Aged after the last request, so that no request's own sweep (every 50th, counted per process) purges them first.
     with connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE idempotency_keys SET created_at = now() - interval '48 hours' WHERE scope = %s AND key <> 'fresh'",
+            (user_id,),
+        )
         assert queries.purge_expired_keys(conn, 24, 3) == 3  # never more than the batch
         queries.purge_expired_keys(conn, 24, 1_000_000)
         assert conn.execute("SELECT key FROM idempotency_keys WHERE scope = %s", (user_id,)).fetchall() == [("fresh",)]

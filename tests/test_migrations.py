@@ -120,7 +120,7 @@ def test_the_change_feed_migration_applies_to_and_rolls_back_from_a_database_wit
             "INSERT INTO idempotency_keys (scope, key, fingerprint, status, body) VALUES (%s, 'k', '\\x00', 201, '{}')",
             (user,),
         )
-    migrate.apply(empty_url)
+    apply_up_to(empty_url, "0003.change-feed-cursors-and-quota")
     with psycopg.connect(empty_url) as conn:
         assert conn.execute("SELECT change_seq, task_count FROM users").fetchone() == (20, 20)
         assert conn.execute("SELECT sum(version), count(DISTINCT change_seq) FROM tasks").fetchone() == (210, 20)
@@ -128,3 +128,38 @@ def test_the_change_feed_migration_applies_to_and_rolls_back_from_a_database_wit
     with psycopg.connect(empty_url) as conn:
         assert conn.execute("SELECT count(*), sum(version) FROM tasks").fetchone() == (20, 210)
         assert conn.execute("SELECT count(*) FROM idempotency_keys").fetchone() == (1,)
+
+
+def test_the_bounds_migrations_apply_to_and_roll_back_from_a_database_with_round_2_rows(empty_url, app):
+    """0004 and 0005 over a database as round 2 left it: tombstone counts filled in, a stored answer from before
+    (uncompressed) still replays byte for byte; and back, the answers kept."""
+    apply_up_to(empty_url, "0003.change-feed-cursors-and-quota")
+    answer = b'{"id":"x","title":"stored before the bounds"}'
+    with psycopg.connect(empty_url) as conn:
+        user = conn.execute("INSERT INTO users DEFAULT VALUES RETURNING id").fetchone()[0]
+        conn.execute(
+            "INSERT INTO tombstones (user_id, change_seq, task_id) SELECT %s, n, gen_random_uuid() "
+            "FROM generate_series(1, 7) n",
+            (user,),
+        )
+        conn.execute(
+            "INSERT INTO idempotency_keys (scope, key, fingerprint, status, body) VALUES (%s, 'k', '\\x00', 201, %s)",
+            (user, answer),
+        )
+    assert migrate.apply(empty_url) == ["0004.per-user-bounds", "0005.idempotency-keys-by-scope-and-age"]
+    with psycopg.connect(empty_url) as conn:
+        assert conn.execute("SELECT tombstone_count, tombstone_floor FROM users").fetchone() == (7, 0)
+        stored = conn.execute("SELECT status, body, compressed, location, etag FROM idempotency_keys").fetchone()
+        index = conn.execute(
+            "SELECT indisvalid FROM pg_index WHERE indexrelid = 'idempotency_keys_scope_created_idx'::regclass"
+        ).fetchone()
+    assert index == (True,)
+    from taskapi.idempotency import replay
+
+    with app.app_context():
+        keys = ("status", "body", "compressed", "location", "etag")
+        assert replay(dict(zip(keys, stored, strict=True))).get_data() == answer
+    assert migrate.rollback(empty_url, 2) == ["0005.idempotency-keys-by-scope-and-age", "0004.per-user-bounds"]
+    with psycopg.connect(empty_url) as conn:
+        assert conn.execute("SELECT count(*) FROM tombstones").fetchone() == (7,)
+        assert conn.execute("SELECT body FROM idempotency_keys").fetchone() == (answer,)

@@ -5,6 +5,8 @@ import json
 import pytest
 from helpers import assert_error
 
+from taskapi.bounds import OFFSET_MAX
+
 
 @pytest.fixture
 def tasks(make_task):
@@ -37,9 +39,16 @@ def test_limit_bounds_accepted(client, user_id, tasks, limit):
 
 
 def test_offset_past_the_end_is_an_empty_page(client, user_id, tasks):
-    for offset in (25, 1000, 2**63 - 1):
+    for offset in (25, 1000, OFFSET_MAX):
         page = list_tasks(client, user_id, f"?offset={offset}")
         assert page["items"] == [] and page["total"] == 25 and page["offset"] == offset
+
+
+@pytest.mark.parametrize("offset", [OFFSET_MAX + 1, 2**63 - 1])
+def test_an_offset_past_its_maximum_is_400_pointing_to_the_cursor(client, user_id, offset):
+    """Round 3 caps the offset (SPEC, Bounds): deep pages are a keyset seek, never an offset scan."""
+    details = assert_error(client.get(f"/users/{user_id}/tasks?offset={offset}"), 400, "VALIDATION_ERROR")["details"]
+    assert "next_cursor" in details["offset"][0] and str(OFFSET_MAX) in details["offset"][0]
 
 
 @pytest.mark.parametrize(("flag", "expected"), [("true", 9), ("false", 16)])
@@ -102,8 +111,8 @@ TRICKY = [
 
 
 def test_list_items_are_exactly_the_tasks_a_get_answers(client, user_id):
-    """A list's and a task's JSON are made by PostgreSQL, the change feed's by Python (schemas.task_json): they must
-    agree on every key, value and escape, for every kind of text."""
+    """A list's, a task's and the change feed's JSON of a task are made by one expression (queries.TASK_JSON) but
+    reach clients by three paths: they must agree on every key, value and escape, for every kind of text."""
     for title, description in TRICKY:
         created = client.post(f"/users/{user_id}/tasks", json={"title": title, "description": description})
         assert created.status_code == 201, created.get_json()

@@ -141,12 +141,12 @@ def test_body_errors_on_every_writing_endpoint(client, user_id, make_task, metho
 
 
 def test_the_json_postgresql_writes_is_exactly_what_the_schema_dumps(app, user_id, make_task):
-    """Answers carry a task as PostgreSQL writes it (queries.TASK_JSON), the change feed as schemas.task_json does
-    (speed, both); TaskSchema stays the contract they must match."""
+    """Answers carry a task as PostgreSQL writes it (queries.TASK_JSON: speed); TaskSchema stays the contract it must
+    match."""
     from taskapi import queries
     from taskapi.db import connection
     from taskapi.queries.tasks import TASK_COLUMNS
-    from taskapi.schemas import task_json, task_schema
+    from taskapi.schemas import task_schema
 
     samples = [make_task("plain"), make_task(" x ", description="", is_completed=True), make_task("d", description="é")]
     with app.app_context(), connection() as conn:
@@ -154,4 +154,4 @@ def test_the_json_postgresql_writes_is_exactly_what_the_schema_dumps(app, user_i
             task_id = uuid.UUID(sample["id"])
             fetched = queries.fetch_task(conn, uuid.UUID(user_id), task_id)
             row = conn.execute(f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = %s", (task_id,)).fetchone()
-            assert json.loads(fetched["task"]) == task_json(row) == task_schema.dump(row) == sample
+            assert json.loads(fetched["task"]) == task_schema.dump(row) == sample

@@ -12,6 +12,7 @@ from taskapi.queries.keys import (
     fetch_signing_key,
     purge_expired_keys,
     store_answer,
+    trim_keys,
 )
 from taskapi.queries.lists import SORTS, Page, list_tasks
 from taskapi.queries.tasks import (
@@ -44,6 +45,7 @@ __all__ = [
     "purge_expired_keys",
     "purge_tombstones",
     "store_answer",
+    "trim_keys",
     "update_task",
     "user_exists",
 ]

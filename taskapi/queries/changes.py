@@ -2,49 +2,98 @@
 
 from dataclasses import dataclass
 
-from taskapi.queries.tasks import TASK_COLUMNS
+from psycopg.rows import tuple_row
 
-# One snapshot: the user's counter, and the next changes after `since` in counter order: tasks in their latest
-# state (a task's row carries the number of its last write) and tombstones of deleted ones. A task is either in
-# `tasks` or deleted, so it appears at most once.
+from taskapi.queries.tasks import TASK_JSON
+
+# What a change may take in an answer before its text is known, in bytes: its stored title and description (their
+# JSON is at least as long) and the rest of a task's JSON (ids, timestamps, keys), or a tombstone's.
+TASK_OVERHEAD, TOMBSTONE_SIZE = 200, 80
+
+# One snapshot: the user's counter, incarnation and tombstone floor, and the next changes after `since` in counter
+# order: tasks in their latest state (a task's row carries the number of its last write) and tombstones of deleted
+# ones. A task is either in `tasks` or deleted, so it appears at most once. The changes stop once their stored
+# text passes the byte budget (always keeping the first), so a page of large tasks is never built beyond it; the
+# exact cut is made on the JSON, by the caller. Only the changes kept get their JSON made.
 CHANGES = f"""
-SELECT head.current_seq, page.change_seq, page.deleted, page.deleted_at,
-       {", ".join(f"page.{c}" for c in TASK_COLUMNS.split(", "))}
-FROM (SELECT (SELECT change_seq FROM users WHERE id = %(user_id)s) AS current_seq) AS head
+SELECT owner.change_seq, owner.tombstone_floor, owner.created_at,
+       page.change_seq, page.deleted, page.deleted_at, page.id, page.fetched, {TASK_JSON}
+FROM (SELECT 1) AS one
+LEFT JOIN users AS owner ON owner.id = %(user_id)s
 LEFT JOIN LATERAL (
-    (SELECT change_seq, false AS deleted, NULL::timestamptz AS deleted_at, {TASK_COLUMNS}
-     FROM tasks WHERE user_id = %(user_id)s AND change_seq > %(since)s
-     ORDER BY change_seq LIMIT %(limit)s)
-    UNION ALL
-    (SELECT change_seq, true, deleted_at, task_id, user_id, NULL, NULL, NULL, NULL, NULL, NULL
-     FROM tombstones WHERE user_id = %(user_id)s AND change_seq > %(since)s
-     ORDER BY change_seq LIMIT %(limit)s)
-    ORDER BY change_seq LIMIT %(limit)s
-) AS page ON true
+    SELECT change_seq, deleted, deleted_at, id, fetched FROM (
+        SELECT *, sum(size) OVER (ORDER BY change_seq) - size AS before, count(*) OVER () AS fetched FROM (
+            (SELECT change_seq, false AS deleted, NULL::timestamptz AS deleted_at, id,
+                    {TASK_OVERHEAD} + octet_length(title) + coalesce(octet_length(description), 0) AS size
+             FROM tasks WHERE user_id = %(user_id)s AND change_seq > %(since)s
+             ORDER BY change_seq LIMIT %(limit)s)
+            UNION ALL
+            (SELECT change_seq, true, deleted_at, task_id, {TOMBSTONE_SIZE}
+             FROM tombstones WHERE user_id = %(user_id)s AND change_seq > %(since)s
+             ORDER BY change_seq LIMIT %(limit)s)
+            ORDER BY change_seq LIMIT %(limit)s
+        ) AS next_changes
+    ) AS sized
+    WHERE before < %(budget)s
+) AS page ON owner.id IS NOT NULL
+LEFT JOIN tasks ON tasks.user_id = %(user_id)s AND tasks.id = page.id AND NOT page.deleted
 ORDER BY page.change_seq
 """
 
-# Tombstones past their retention, oldest first, a bounded batch at a time (SKIP LOCKED: never waits).
+# Tombstones past their retention, oldest first, a bounded batch at a time. Their users' rows are locked first, as
+# every writer of tombstones locks them (SKIP LOCKED: never waits on one), and their tombstone counts kept exact.
 PURGE_TOMBSTONES = """
-DELETE FROM tombstones WHERE ctid IN (
-    SELECT ctid FROM tombstones WHERE deleted_at < now() - make_interval(days => %(days)s)
-    ORDER BY deleted_at LIMIT %(batch)s FOR UPDATE SKIP LOCKED)
+WITH old AS (
+    SELECT user_id, change_seq FROM tombstones WHERE deleted_at < now() - make_interval(days => %(days)s)
+    ORDER BY deleted_at LIMIT %(batch)s
+),
+owners AS (
+    SELECT id FROM users WHERE id IN (SELECT user_id FROM old) FOR NO KEY UPDATE SKIP LOCKED
+),
+gone AS (
+    DELETE FROM tombstones USING old, owners
+    WHERE old.user_id = owners.id AND tombstones.user_id = old.user_id AND tombstones.change_seq = old.change_seq
+    RETURNING tombstones.user_id
+)
+UPDATE users SET tombstone_count = GREATEST(users.tombstone_count - counted.n, 0)
+FROM (SELECT user_id, count(*) AS n FROM gone GROUP BY user_id) AS counted
+WHERE users.id = counted.user_id
+RETURNING counted.n
 """
 
 
 @dataclass
+class Change:
+    change_seq: int
+    deleted: bool
+    deleted_at: object  # a datetime for a deletion, else None
+    id: object
+    task: str | None  # the task's JSON, for an upsert
+
+
+@dataclass
 class Changes:
-    rows: list  # in counter order; each has `deleted`, `change_seq`, and the task's columns
+    changes: list  # Change, in counter order
+    fetched: int  # how many of the next `limit + 1` changes there are: more than those kept means more follow
     current_seq: int  # the user's counter in the same snapshot: every change up to it is committed and visible
+    floor: int  # changes up to this number may have lost their tombstones
+    created_at: object  # the user's incarnation: a re-registered id has another
 
 
-def fetch_changes(conn, user_id, since, limit):
-    """Up to `limit` changes after counter value `since`; None when there is no such user."""
-    rows = conn.execute(CHANGES, {"user_id": user_id, "since": since, "limit": limit}).fetchall()
-    if rows[0]["current_seq"] is None:
+def fetch_changes(conn, user_id, since, limit, budget):
+    """Up to `limit` (and one more, to tell whether more follow) changes after counter value `since`, stopping once
+    their stored text passes `budget` bytes; None when there is no such user."""
+    params = {"user_id": user_id, "since": since, "limit": limit + 1, "budget": budget}
+    with conn.cursor(row_factory=tuple_row) as cur:
+        rows = cur.execute(CHANGES, params).fetchall()
+    current_seq, floor, created_at, *_ = rows[0]
+    if current_seq is None:
         return None
-    return Changes(rows=[row for row in rows if row["change_seq"] is not None], current_seq=rows[0]["current_seq"])
+    changes = [Change(*row[3:7], task=row[8]) for row in rows if row[3] is not None]
+    return Changes(changes, rows[0][7] or 0, current_seq, floor, created_at)
 
 
 def purge_tombstones(conn, days, batch):
-    return conn.execute(PURGE_TOMBSTONES, {"days": days, "batch": batch}).rowcount
+    """Delete up to `batch` tombstones older than `days`; returns how many went."""
+    with conn.cursor(row_factory=tuple_row) as cur:
+        return sum(n for (n,) in cur.execute(PURGE_TOMBSTONES, {"days": days, "batch": batch}))

@@ -15,12 +15,22 @@ RETURNING scope
 """
 
 SELECT_KEY = """
-SELECT fingerprint, status, body, location, etag FROM idempotency_keys WHERE scope = %(scope)s AND key = %(key)s
+SELECT fingerprint, status, body, compressed, location, etag FROM idempotency_keys
+WHERE scope = %(scope)s AND key = %(key)s
 """
 
 STORE_ANSWER = """
-UPDATE idempotency_keys SET status = %(status)s, body = %(body)s, location = %(location)s, etag = %(etag)s
+UPDATE idempotency_keys
+SET status = %(status)s, body = %(body)s, compressed = true, location = %(location)s, etag = %(etag)s
 WHERE scope = %(scope)s AND key = %(key)s
+"""
+
+# A scope keeps its newest `max_keys` keys: older ones go (their retries are processed afresh). The index on
+# (scope, created_at DESC) finds the boundary in max_keys steps.
+TRIM_KEYS = """
+DELETE FROM idempotency_keys WHERE scope = %(scope)s AND created_at <= (
+    SELECT created_at FROM idempotency_keys WHERE scope = %(scope)s
+    ORDER BY created_at DESC OFFSET %(max_keys)s LIMIT 1)
 """
 
 # Bounded work per purge; SKIP LOCKED never waits on a key being claimed right now.
@@ -43,7 +53,12 @@ def fetch_key(conn, scope, key):
     return conn.execute(SELECT_KEY, {"scope": scope, "key": key}).fetchone()
 
 
+def trim_keys(conn, scope, max_keys):
+    return conn.execute(TRIM_KEYS, {"scope": scope, "max_keys": max_keys}).rowcount
+
+
 def store_answer(conn, scope, key, status, body, location, etag):
+    """Store the answer; `body` is zlib-compressed (the column says so, for rows stored before it was)."""
     params = {"scope": scope, "key": key, "status": status, "body": body, "location": location, "etag": etag}
     conn.execute(STORE_ANSWER, params)
 

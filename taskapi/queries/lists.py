@@ -23,49 +23,67 @@ SORTS = {
 _STATUS_FILTER = "(%(is_completed)s::boolean IS NULL OR is_completed = %(is_completed)s::boolean)"
 
 
-def _page_statement(column, direction, keyset):
-    """One snapshot: whether the user exists, how many tasks match (only when asked: `count`), and the page's tasks
-    as JSON text, one a row. The head row always comes back; with an empty page its task is NULL."""
+def _page_statement(column, direction, start):
+    """One snapshot: the user (their incarnation; NULL when there is no such user), how many tasks match (only when
+    asked: `count`), and the page's tasks as JSON text, one a row. The head row always comes back; with an empty
+    page its task is NULL.
+
+    `start` is where the page begins: "first", "offset" or "after" (a keyset seek). An offset page picks its tasks'
+    keys first and makes JSON only for those it returns: an OFFSET would otherwise build (and sort) the JSON of
+    every task it skips."""
     order = f"{column} {direction}, id {direction}"
     seek = f"AND ({column}, id) {'<' if direction == 'DESC' else '>'} (%(after_value)s, %(after_id)s)"
+    if start == "offset":
+        rows = f"""(SELECT id FROM tasks WHERE user_id = %(user_id)s AND {_STATUS_FILTER}
+          ORDER BY {order} LIMIT %(limit)s OFFSET %(offset)s) AS picked
+        JOIN tasks ON tasks.user_id = %(user_id)s AND tasks.id = picked.id"""
+        where, limit = "", ""
+    else:
+        rows = "tasks"
+        where = f"WHERE user_id = %(user_id)s AND {_STATUS_FILTER} {seek if start == 'after' else ''}"
+        limit = f"ORDER BY {order} LIMIT %(limit)s"
     return f"""
-SELECT head.user_found, head.total, page.task
-FROM (SELECT EXISTS (SELECT 1 FROM users WHERE id = %(user_id)s) AS user_found,
+SELECT head.created_at, head.total, page.task
+FROM (SELECT (SELECT created_at FROM users WHERE id = %(user_id)s) AS created_at,
              CASE WHEN %(count)s THEN
                  (SELECT count(*) FROM tasks WHERE user_id = %(user_id)s AND {_STATUS_FILTER})
              END AS total) AS head
 LEFT JOIN LATERAL (
-    SELECT {TASK_JSON} AS task, id, {column} FROM tasks
-    WHERE user_id = %(user_id)s AND {_STATUS_FILTER} {seek if keyset else ""}
-    ORDER BY {order}
-    LIMIT %(limit)s {"" if keyset else "OFFSET %(offset)s"}
+    SELECT {TASK_JSON} AS task, tasks.id, tasks.{column} FROM {rows}
+    {where} {limit}
 ) AS page ON true
 ORDER BY page.{column} {direction}, page.id {direction}
 """
 
 
-LIST_BY_OFFSET = {sort: _page_statement(column, direction, keyset=False) for sort, (column, direction) in SORTS.items()}
-LIST_AFTER = {sort: _page_statement(column, direction, keyset=True) for sort, (column, direction) in SORTS.items()}
+STATEMENTS = {
+    (sort, start): _page_statement(column, direction, start)
+    for sort, (column, direction) in SORTS.items()
+    for start in ("first", "offset", "after")
+}
 
 
 @dataclass
 class Page:
     items: list  # each task's JSON text
     total: int | None
+    created_at: object  # the user's incarnation
 
 
 def list_tasks(conn, user_id, sort, limit, offset=0, after=None, is_completed=None, count=True):
     """Up to `limit` tasks in `sort` order, from `offset`, or after `after` = (sort value, id) of the previous page's
     last task; `total` counts every match when `count`. None when there is no such user."""
     params = {"user_id": user_id, "limit": limit, "is_completed": is_completed, "count": count}
-    if after is None:
-        statement, params = LIST_BY_OFFSET[sort], {**params, "offset": offset}
+    if after is not None:
+        start, params = "after", {**params, "after_value": after[0], "after_id": after[1]}
+    elif offset:
+        start, params = "offset", {**params, "offset": offset}
     else:
-        statement, params = LIST_AFTER[sort], {**params, "after_value": after[0], "after_id": after[1]}
-    # Plain tuples (user_found, total, task): a page has up to 1001 rows, and a dict a row is the dearer part.
+        start = "first"
+    # Plain tuples (created_at, total, task): a page has up to 101 rows, and a dict a row is the dearer part.
     with conn.cursor(row_factory=tuple_row) as cur:
-        rows = cur.execute(statement, params).fetchall()
-    user_found, total, _ = rows[0]
-    if not user_found:
+        rows = cur.execute(STATEMENTS[sort, start], params).fetchall()
+    created_at, total, _ = rows[0]
+    if created_at is None:
         return None
-    return Page(items=[task for _, _, task in rows if task is not None], total=total)
+    return Page(items=[task for _, _, task in rows if task is not None], total=total, created_at=created_at)

@@ -18,11 +18,12 @@ TASK_COLUMNS = "id, user_id, title, description, is_completed, version, created_
 # Python, which is most of what serving one task costs there.
 _UTC = """to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
 TASK_JSON = f"""json_build_object(
-    'id', id, 'user_id', user_id, 'title', title, 'description', description, 'is_completed', is_completed,
-    'version', version, 'created_at', {_UTC.format("created_at")}, 'updated_at', {_UTC.format("updated_at")}
+    'id', tasks.id, 'user_id', tasks.user_id, 'title', tasks.title, 'description', tasks.description,
+    'is_completed', tasks.is_completed, 'version', tasks.version,
+    'created_at', {_UTC.format("tasks.created_at")}, 'updated_at', {_UTC.format("tasks.updated_at")}
 )::text"""
 # What a statement answering with one task returns: its id (for Location), its version (for ETag), its JSON.
-_ONE_TASK = f"id, version, {TASK_JSON} AS task"
+_ONE_TASK = f"tasks.id, tasks.version, {TASK_JSON} AS task"
 
 # If-Match, decided by the write itself: a row whose version is not among those allowed is not touched. A
 # concurrent writer that got there first makes PostgreSQL re-check this condition on the row it left, so of two
@@ -67,18 +68,32 @@ RETURNING {_ONE_TASK}
 
 # A delete must not lower the task count unless the task really went, so it locks the user's row first (taking
 # the newest committed counter, even after waiting), deletes, and only then updates the row, if anything was
-# deleted. The deleted task leaves a tombstone carrying its change number, for the change feed.
+# deleted. The deleted task leaves a tombstone carrying its change number, for the change feed. Beyond the user's
+# bound, the oldest tombstones collapse to make room (the count lives on the user's row, beside the task count),
+# and the floor remembers the newest number collapsed: a sync token from before it may have missed a deletion.
 DELETE_TASK = f"""
 WITH owner AS (
-    SELECT id, change_seq + 1 AS seq, task_count FROM users WHERE id = %(user_id)s FOR NO KEY UPDATE
+    SELECT id, change_seq + 1 AS seq, task_count, tombstone_count FROM users WHERE id = %(user_id)s FOR NO KEY UPDATE
 ),
 gone AS (
     DELETE FROM tasks USING owner
     WHERE tasks.user_id = %(user_id)s AND tasks.id = %(task_id)s AND {_VERSION_MATCHES}
     RETURNING tasks.id, owner.seq
 ),
+collapsed AS (
+    DELETE FROM tombstones WHERE user_id = %(user_id)s AND change_seq IN (
+        SELECT change_seq FROM tombstones
+        WHERE user_id = %(user_id)s AND EXISTS (SELECT 1 FROM gone)
+        ORDER BY change_seq
+        LIMIT (SELECT GREATEST(tombstone_count + 1 - %(max_tombstones)s, 0) FROM owner))
+    RETURNING change_seq
+),
 counter AS (
-    UPDATE users SET change_seq = owner.seq, task_count = owner.task_count - 1
+    UPDATE users SET
+        change_seq = owner.seq,
+        task_count = owner.task_count - 1,
+        tombstone_count = owner.tombstone_count + 1 - (SELECT count(*) FROM collapsed),
+        tombstone_floor = GREATEST(users.tombstone_floor, (SELECT max(change_seq) FROM collapsed))
     FROM owner WHERE users.id = owner.id AND EXISTS (SELECT 1 FROM gone)
 )
 INSERT INTO tombstones (user_id, change_seq, task_id)
@@ -134,7 +149,7 @@ def update_task(conn, user_id, task_id, fields, versions=None):
     return conn.execute(UPDATE_TASK, params).fetchone()
 
 
-def delete_task(conn, user_id, task_id, versions=None):
+def delete_task(conn, user_id, task_id, versions=None, max_tombstones=2**62):
     """True when deleted; False when not found, or its version is not among `versions` (None: any)."""
-    params = {"user_id": user_id, "task_id": task_id, "versions": versions}
+    params = {"user_id": user_id, "task_id": task_id, "versions": versions, "max_tombstones": max_tombstones}
     return conn.execute(DELETE_TASK, params).fetchone() is not None
