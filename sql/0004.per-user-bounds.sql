@@ -12,3 +12,16 @@ UPDATE users SET tombstone_count = counted.n
 FROM (SELECT user_id, count(*) AS n FROM tombstones GROUP BY user_id) AS counted
 WHERE users.id = counted.user_id;
 ALTER TABLE idempotency_keys ADD COLUMN compressed boolean NOT NULL DEFAULT false;
+
+-- The bytes a task's title and description take in its JSON (escapes included), kept by every write: a page or a
+-- change-feed answer is cut at its byte bound before any JSON is made. NULL on rows written before this migration
+-- (no backfill: no rewrite of a live table); readers then fall back to the stored length.
+ALTER TABLE tasks ADD COLUMN text_bytes integer;
+CREATE FUNCTION tasks_text_bytes() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.text_bytes := octet_length(to_json(NEW.title)::text) + coalesce(octet_length(to_json(NEW.description)::text), 4);
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER tasks_text_bytes BEFORE INSERT OR UPDATE OF title, description ON tasks
+    FOR EACH ROW EXECUTE FUNCTION tasks_text_bytes();

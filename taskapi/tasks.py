@@ -67,16 +67,25 @@ def list_tasks(user_id):
     with connection() as conn:
         # One task more than the page: whether it comes back says whether there is a next page.
         page = queries.list_tasks(
-            conn, user_id, sort, limit + 1, query["offset"], after, is_completed, count=query["count"] == "exact"
+            conn,
+            user_id,
+            sort,
+            limit + 1,
+            query["offset"],
+            after,
+            is_completed,
+            query["count"] == "exact",
+            budget=bounds.ITEMS_BYTES_MAX,
         )
     if page is None:
         raise UserNotFound()
     born = incarnation(page.created_at)
     if given is not None and position.incarnation != born:  # issued before the account was registered again
         raise cursors.invalid()
-    # At most `limit` tasks, and fewer when they would take the answer past its byte bound.
+    # At most `limit` tasks, and fewer when they would take the answer past its byte bound: the statement stopped
+    # there (`fitting` checks the JSON itself), and then there is more.
     items = page.items[: min(limit, bounds.fitting(page.items))]
-    more = len(page.items) > len(items)
+    more = page.fetched > len(items)
     # The tasks come as JSON text from PostgreSQL; the page around them is a handful of scalars.
     head = {
         "total": page.total,

@@ -221,6 +221,7 @@ def test_every_sort_seeks_on_an_index_leading_with_user_id(database_url, big_use
         "count": False,
         "after_value": value,
         "after_id": uuid.uuid4(),
+        "budget": 1_000_000,
     }
     with connect(database_url) as conn:
         conn.execute("SET plan_cache_mode = force_generic_plan")  # what a prepared statement may end up with

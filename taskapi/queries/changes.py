@@ -4,17 +4,14 @@ from dataclasses import dataclass
 
 from psycopg.rows import tuple_row
 
-from taskapi.queries.tasks import TASK_JSON
+from taskapi.queries.tasks import JSON_BYTES, TASK_JSON
 
-# What a change may take in an answer before its text is known, in bytes: its stored title and description (their
-# JSON is at least as long) and the rest of a task's JSON (ids, timestamps, keys), or a tombstone's.
-TASK_OVERHEAD, TOMBSTONE_SIZE = 200, 80
+TOMBSTONE_BYTES = 80  # at most, for {"id", "deleted_at"}
 
 # One snapshot: the user's counter, incarnation and tombstone floor, and the next changes after `since` in counter
 # order: tasks in their latest state (a task's row carries the number of its last write) and tombstones of deleted
-# ones. A task is either in `tasks` or deleted, so it appears at most once. The changes stop once their stored
-# text passes the byte budget (always keeping the first), so a page of large tasks is never built beyond it; the
-# exact cut is made on the JSON, by the caller. Only the changes kept get their JSON made.
+# ones. A task is either in `tasks` or deleted, so it appears at most once. The changes stop before the one whose
+# JSON would pass the byte budget (always keeping the first), and only those kept get their JSON made.
 CHANGES = f"""
 SELECT owner.change_seq, owner.tombstone_floor, owner.created_at,
        page.change_seq, page.deleted, page.deleted_at, page.id, page.fetched, {TASK_JSON}
@@ -22,19 +19,20 @@ FROM (SELECT 1) AS one
 LEFT JOIN users AS owner ON owner.id = %(user_id)s
 LEFT JOIN LATERAL (
     SELECT change_seq, deleted, deleted_at, id, fetched FROM (
-        SELECT *, sum(size) OVER (ORDER BY change_seq) - size AS before, count(*) OVER () AS fetched FROM (
-            (SELECT change_seq, false AS deleted, NULL::timestamptz AS deleted_at, id,
-                    {TASK_OVERHEAD} + octet_length(title) + coalesce(octet_length(description), 0) AS size
+        SELECT change_seq, deleted, deleted_at, id, size,
+               sum(size) OVER (ORDER BY change_seq) - size AS before, count(*) OVER () AS fetched
+        FROM (
+            (SELECT change_seq, false AS deleted, NULL::timestamptz AS deleted_at, id, {JSON_BYTES} AS size
              FROM tasks WHERE user_id = %(user_id)s AND change_seq > %(since)s
              ORDER BY change_seq LIMIT %(limit)s)
             UNION ALL
-            (SELECT change_seq, true, deleted_at, task_id, {TOMBSTONE_SIZE}
+            (SELECT change_seq, true, deleted_at, task_id, {TOMBSTONE_BYTES}
              FROM tombstones WHERE user_id = %(user_id)s AND change_seq > %(since)s
              ORDER BY change_seq LIMIT %(limit)s)
             ORDER BY change_seq LIMIT %(limit)s
         ) AS next_changes
     ) AS sized
-    WHERE before < %(budget)s
+    WHERE before = 0 OR before + size <= %(budget)s
 ) AS page ON owner.id IS NOT NULL
 LEFT JOIN tasks ON tasks.user_id = %(user_id)s AND tasks.id = page.id AND NOT page.deleted
 ORDER BY page.change_seq

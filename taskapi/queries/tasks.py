@@ -22,6 +22,11 @@ TASK_JSON = f"""json_build_object(
     'is_completed', tasks.is_completed, 'version', tasks.version,
     'created_at', {_UTC.format("tasks.created_at")}, 'updated_at', {_UTC.format("tasks.updated_at")}
 )::text"""
+# What a task's JSON takes, in bytes, known before it is made: its title and description as JSON (kept by a trigger
+# on every write; the stored length for rows older than that column) and at most this for the rest of it.
+JSON_OVERHEAD = 256
+JSON_BYTES = f"""({JSON_OVERHEAD} + coalesce(
+    text_bytes, octet_length(title) + coalesce(octet_length(description), 0)))"""
 # What a statement answering with one task returns: its id (for Location), its version (for ETag), its JSON.
 _ONE_TASK = f"tasks.id, tasks.version, {TASK_JSON} AS task"
 
