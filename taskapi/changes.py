@@ -10,7 +10,7 @@ import time
 
 from flask import Blueprint, current_app, request
 
-from taskapi import bounds, queries, signing
+from taskapi import apidoc, bounds, queries, signing
 from taskapi.db import connection
 from taskapi.errors import SyncTokenExpired, UserNotFound, ValidationFailed
 from taskapi.schemas import changes_query_schema, incarnation, utc_timestamp
@@ -40,6 +40,17 @@ def decode_since(token, user_id):
 
 
 @bp.get("")
+@apidoc.operation(
+    "listChanges",
+    tag="tasks",
+    summary="Sync: what changed since a token",
+    description="Tasks created or changed since `since`, in their latest state, and the ids of tasks deleted since."
+    " Apply each answer, then call again with `next_since` while `has_more` is true: the client then holds exactly"
+    " what a list would return, and no write is ever missed.",
+    parameters=[{"in": "query", "schema": changes_query_schema}],
+    success=apidoc.ok("Changes.", "Changes"),
+    errors=("400", "404user", "410"),
+)
 def list_changes(user_id):
     query = changes_query_schema.load(request.args)
     limit = query["limit"]

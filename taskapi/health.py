@@ -5,6 +5,7 @@ import logging
 import psycopg
 from flask import Blueprint, current_app
 
+from taskapi import apidoc
 from taskapi.config import MIGRATION_TABLE
 from taskapi.db import connection
 from taskapi.errors import ServiceUnavailable
@@ -17,11 +18,25 @@ READY_TIMEOUT_SECONDS = 2.0
 
 
 @bp.get("/healthz")
+@apidoc.operation(
+    "healthz",
+    tag="health",
+    summary="Liveness",
+    description="The process answers; no database call.",
+    success=apidoc.ok("Up.", "Status"),
+)
 def healthz():
     return {"status": "ok"}
 
 
 @bp.get("/readyz")
+@apidoc.operation(
+    "readyz",
+    tag="health",
+    summary="Readiness",
+    description="The database answers and no migration is pending; else 503.",
+    success=apidoc.ok("Ready.", "Status"),
+)
 def readyz():
     try:
         with connection(timeout=min(READY_TIMEOUT_SECONDS, current_app.config["DB_POOL_TIMEOUT"])) as conn:

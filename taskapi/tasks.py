@@ -4,7 +4,7 @@ import json
 
 from flask import Blueprint, current_app, request, url_for
 
-from taskapi import bounds, cursors, housekeeping, idempotency, queries
+from taskapi import apidoc, bounds, cursors, housekeeping, idempotency, queries
 from taskapi.db import connection
 from taskapi.errors import PreconditionFailed, QuotaExceeded, TaskNotFound, UserNotFound, ValidationFailed
 from taskapi.payload import json_object
@@ -37,6 +37,30 @@ def one_task(task, status=200, **headers):
 
 
 @bp.post("")
+@apidoc.operation(
+    "createTask",
+    tag="tasks",
+    summary="Create a task",
+    description="Answers the task with its `ETag`. Send an `Idempotency-Key` to make a retry safe: it replays the"
+    " first answer instead of creating a second task.",
+    parameters=[apidoc.IDEMPOTENCY_KEY],
+    body="Task",
+    example={"title": "Buy milk", "description": "2 litres, semi-skimmed", "is_completed": False},
+    success=apidoc.ok(
+        "Created.",
+        "Task",
+        {**apidoc.LOCATION, **apidoc.ETAG, **apidoc.REPLAYED},
+        status="201",
+        links=apidoc.links(
+            {"user_id": "$request.path.user_id", "task_id": "$response.body#/id"},
+            "getTask",
+            "replaceTask",
+            "patchTask",
+            "deleteTask",
+        ),
+    ),
+    errors=("400", "404user", "409key", "413", "415", "422"),
+)
 def create_task(user_id):
     body = json_object()
     fields = task_schema.load(body)
@@ -56,6 +80,16 @@ def create_task(user_id):
 
 
 @bp.get("")
+@apidoc.operation(
+    "listTasks",
+    tag="tasks",
+    summary="List a user's tasks",
+    description="Newest first by default (`sort=-created_at`); every sort breaks ties by id. Page with `offset`, or"
+    " follow `next_cursor` (a keyset seek: the same cost at any depth); `count=none` skips counting.",
+    parameters=[{"in": "query", "schema": task_list_query_schema}],
+    success=apidoc.ok("One page.", "TaskPage"),
+    errors=("400", "404user"),
+)
 def list_tasks(user_id):
     query = task_list_query_schema.load(request.args)
     limit, given = query["limit"], query.get("cursor")
@@ -114,6 +148,15 @@ def cursor_position(given, query, user_id):
 
 
 @bp.get("/<task_id>")
+@apidoc.operation(
+    "getTask",
+    tag="tasks",
+    summary="Read a task",
+    description="With `If-None-Match` naming the current `ETag`, 304 and no body.",
+    parameters=[apidoc.IF_NONE_MATCH],
+    success={**apidoc.ok("The task.", "Task", apidoc.ETAG), **apidoc.NOT_MODIFIED},
+    errors=("400", "404task"),
+)
 def get_task(user_id, task_id):
     not_modified = if_none_match()
     with connection() as conn:
@@ -126,11 +169,35 @@ def get_task(user_id, task_id):
 
 
 @bp.put("/<task_id>")
+@apidoc.operation(
+    "replaceTask",
+    tag="tasks",
+    summary="Replace a task",
+    description="Every writable field: an absent `description` / `is_completed` resets to null / false. With"
+    " `If-Match`, only if the task is still at that version (else 412 and nothing changes).",
+    parameters=[apidoc.IF_MATCH],
+    body="Task",
+    example={"title": "Buy oat milk", "description": None, "is_completed": False},
+    success=apidoc.ok("Replaced.", "Task", apidoc.ETAG),
+    errors=("400", "404task", "412", "413", "415"),
+)
 def replace_task(user_id, task_id):
     return _update(user_id, task_id, task_schema.load(json_object()))
 
 
 @bp.patch("/<task_id>")
+@apidoc.operation(
+    "patchTask",
+    tag="tasks",
+    summary="Change some fields of a task",
+    description="Only the fields given (at least one). With `If-Match`, only if the task is still at that version"
+    " (else 412 and nothing changes).",
+    parameters=[apidoc.IF_MATCH],
+    body="TaskPatch",
+    example={"is_completed": True},
+    success=apidoc.ok("Changed.", "Task", apidoc.ETAG),
+    errors=("400", "404task", "412", "413", "415"),
+)
 def patch_task(user_id, task_id):
     fields = task_schema.load(json_object(), partial=True)
     if not fields:
@@ -148,6 +215,15 @@ def _update(user_id, task_id, fields):
 
 
 @bp.delete("/<task_id>")
+@apidoc.operation(
+    "deleteTask",
+    tag="tasks",
+    summary="Delete a task",
+    description="With `If-Match`, only if the task is still at that version.",
+    parameters=[apidoc.IF_MATCH],
+    success=apidoc.NO_CONTENT,
+    errors=("400", "404task", "412"),
+)
 def delete_task(user_id, task_id):
     versions = if_match_versions()
     with connection() as conn:

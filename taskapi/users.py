@@ -2,7 +2,7 @@
 
 from flask import Blueprint, url_for
 
-from taskapi import auth, idempotency, queries
+from taskapi import apidoc, auth, idempotency, queries
 from taskapi.db import connection
 from taskapi.errors import Conflict, UserNotFound
 from taskapi.payload import json_object
@@ -12,6 +12,24 @@ bp = Blueprint("users", __name__)
 
 
 @bp.post("/users")
+@apidoc.operation(
+    "createUser",
+    tag="users",
+    summary="Register a user",
+    description='Send `{}` and the server picks the id, or `{"id": "<uuid>"}` to register an id your identity provider'
+    " issued. Under bearer authentication this registers the caller, and only the caller.",
+    parameters=[apidoc.IDEMPOTENCY_KEY],
+    body="User",
+    example={},
+    success=apidoc.ok(
+        "Created.",
+        "User",
+        {**apidoc.LOCATION, **apidoc.REPLAYED},
+        status="201",
+        links=apidoc.links({"user_id": "$response.body#/id"}, "getUser", "deleteUser", "createTask", "listTasks"),
+    ),
+    errors=("400", "409", "413", "415", "422"),
+)
 def create_user():
     body = json_object()
     user_id = auth.registrant(user_schema.load(body).get("id"))
@@ -27,6 +45,14 @@ def create_user():
 
 
 @bp.get("/users/<user_id>")
+@apidoc.operation(
+    "getUser",
+    tag="users",
+    summary="Read a user",
+    description="`me` stands for the caller under bearer authentication.",
+    success=apidoc.ok("The user.", "User"),
+    errors=("404user",),
+)
 def get_user(user_id):
     with connection() as conn:
         user = queries.fetch_user(conn, user_id)
@@ -36,6 +62,14 @@ def get_user(user_id):
 
 
 @bp.delete("/users/<user_id>")
+@apidoc.operation(
+    "deleteUser",
+    tag="users",
+    summary="Delete a user",
+    description="The user's tasks, deletion records and idempotency keys go too.",
+    success=apidoc.NO_CONTENT,
+    errors=("404user",),
+)
 def delete_user(user_id):
     with connection() as conn:
         deleted = queries.delete_user(conn, user_id)

@@ -12,7 +12,7 @@ from conftest import running_gunicorn
 from helpers import ROOT, SECRET, http, token
 from openapi_spec_validator import validate
 
-from taskapi import openapi
+from taskapi import apidoc, openapi
 
 METHODS = {"get", "put", "post", "patch", "delete"}
 
@@ -22,14 +22,32 @@ def test_document_validates():
     validate(openapi.build("none"))
 
 
-def test_every_route_and_method_is_documented_and_nothing_else(app):
+def test_every_route_and_method_records_its_operation_and_the_document_has_nothing_else(app):
+    """Each method of each route of the real app (Flask answers HEAD and OPTIONS itself) carries its operation, and
+    the document has exactly those; the docs blueprint (the document and its page) carries none."""
     routes = {}
     for rule in app.url_map.iter_rules():
-        if not rule.endpoint.startswith("docs."):  # the document and its page, not API operations
+        view = app.view_functions[rule.endpoint]
+        if rule.endpoint.startswith("docs."):
+            assert not hasattr(view, "apidoc"), rule.endpoint
+            continue
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            assert hasattr(view, "apidoc"), (rule.rule, method)
             path = re.sub(r"<(\w+)>", r"{\1}", rule.rule)
-            routes.setdefault(path, set()).update(m.lower() for m in rule.methods if m.lower() in METHODS)
-    documented = {path: {m for m in item if m in METHODS} for path, item in openapi.build()["paths"].items()}
+            routes.setdefault(path, {})[method.lower()] = view.apidoc["operationId"]
+    documented = {
+        path: {method: operation["operationId"] for method, operation in item.items() if method in METHODS}
+        for path, item in openapi.build()["paths"].items()
+    }
     assert documented == routes
+
+
+def test_the_decorator_returns_the_view_itself():
+    def view():
+        pass
+
+    assert apidoc.operation("x", tag="t", summary="s", description="d", success={})(view) is view
+    assert view.apidoc["operationId"] == "x" and "500" in view.apidoc["responses"]
 
 
 def test_every_error_code_of_the_spec_is_documented():
@@ -133,15 +151,20 @@ def test_documented_title_pattern_means_what_the_server_does():
         assert bool(pattern.fullmatch(char)) == (char != "\x00" and bool(char.strip())), hex(code)
 
 
-def test_every_operation_has_a_tag_a_summary_and_a_description():
-    document = openapi.build()
+@pytest.mark.parametrize("mode", ["jwt", "none"])
+def test_every_operation_has_an_id_a_tag_a_summary_a_description_and_its_500(mode):
+    document = openapi.build(mode)
     assert {tag["name"] for tag in document["tags"]} == {"users", "tasks", "health"}
+    ids = []
     for path, item in document["paths"].items():
         for method, operation in item.items():
             if method in METHODS:
+                ids.append(operation["operationId"])
                 assert operation["tags"][0] in {"users", "tasks", "health"}, (path, method)
                 assert operation["summary"] and "`" not in operation["summary"], (path, method)
                 assert operation["description"], (path, method)
+                assert "500" in operation["responses"], (path, method)
+    assert len(ids) == len(set(ids)) and all(ids)
 
 
 def test_patch_schema_declares_no_defaults():
