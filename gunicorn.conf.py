@@ -26,6 +26,10 @@ worker_class = "taskapi.worker.Worker"
 timeout = 30
 graceful_timeout = 20
 keepalive = 5
+# The longest request line gunicorn takes (its maximum; the default is 4,094): a list cursor carries its filters
+# and the last task's sort value, and a page's cursor must always fit in the request for the next one. nginx takes
+# 8 KiB (large_client_header_buffers) in front.
+limit_request_line = 8190
 # The app writes one JSON line per request (taskapi.access, with its request id), so gunicorn's access log stays
 # off (and its logger skips the work of formatting one); gunicorn's own lines (boot, worker exits, timeouts) are
 # JSON of the same shape, on stderr.

@@ -4,7 +4,7 @@ Seeds a fresh `taskapi_bench` database (users x tasks), starts gunicorn, drives 
 req/s, p50 and p99 per workload. For the comparison with the seed design, see the README (Performance).
 
     python bench/run.py [--duration 10] [--connections 32] [--workers 2] [--users 100] [--tasks-per-user 200]
-                        [--workloads list,get,create,update,mixed] [--auth none,hs256,rs256]
+                        [--workloads list,get,create,update,mixed,depth,filters] [--auth none,hs256,rs256]
 
 Each `--auth` mode gets its own gunicorn: `none` (AUTH_MODE=none), `hs256` (a JWT_SECRET) or `rs256` (keys from a
 JWKS served by this script), every request carrying its user's token; the difference is the cost of authentication.
@@ -22,6 +22,8 @@ import tempfile
 import threading
 import time
 import urllib.request
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as wall_time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -147,11 +149,11 @@ def seed_depth(url):
     return users
 
 
-def cursor_at(base, path, headers, depth):
+def cursor_at(base, path, headers, depth, filters=""):
     """The next_cursor after `depth` tasks, walked the way a client walks (pages of 100, count=none)."""
     cursor, seen = None, 0
     while seen < depth:
-        query = "limit=100&count=none" + (f"&cursor={cursor}" if cursor else "")
+        query = "limit=100&count=none" + (f"&cursor={cursor}" if cursor else f"&{filters}" if filters else "")
         request = urllib.request.Request(f"{base}{path}?{query}", headers=headers)
         with urllib.request.urlopen(request) as response:
             page = json.load(response)
@@ -196,6 +198,78 @@ def run_depth(args, url, base, mode, mint):
     print(f"{mode:8}depth: cursor page p50 at half depth, 100,000 vs 500 tasks: {ratio:.2f}x", flush=True)
 
 
+# `filters`: the same two depths, with round 3's fields spread over the tasks (every fifth priority; the label
+# "work" on 30 %, "tax" on 0.2 %; a due on half, all-day and timed, over two years; "milk" in 2 % of titles); a
+# cursor page (count=none, limit 20) from the middle of each filter's matches, for each user.
+FILTER_QUERIES = {
+    "label common": "label=work",
+    "label rare": "label=tax",
+    "priority": "priority=high",
+    "due month": "due_from=2026-06-01&due_to=2026-06-30",
+    "q word": "q=milk",
+}
+
+
+def seed_filters(url):
+    """The depth users, their tasks carrying round 3's fields, written with the columns the service would store."""
+    from taskapi import columns
+
+    users = {}
+    names = [name for name in columns.GROUPS for name in columns.GROUPS[name]]
+    with psycopg.connect(url, autocommit=True) as conn:
+        for name, count in DEPTH_USERS.items():
+            user = conn.execute("INSERT INTO users DEFAULT VALUES RETURNING id").fetchone()[0]
+            with conn.cursor().copy(
+                f"COPY tasks (user_id, change_seq, created_at, updated_at, {', '.join(names)}) FROM STDIN"
+            ) as copy:
+                for n in range(1, count + 1):
+                    fields = {
+                        "title": f"Task {n} " + ("buy milk" if n % 50 == 0 else "write report"),
+                        "description": "Some words about this task.",
+                        "is_completed": n % 4 == 0,
+                        "priority": ["none", "low", "medium", "high", "urgent"][n % 5],
+                        "labels": (["work"] if n % 10 < 3 else []) + (["tax"] if n % 500 == 0 else []),
+                        "due": None
+                        if n % 2
+                        else {
+                            "date": date(2026, 1, 1) + timedelta(days=n % 730),
+                            "time": None if n % 4 else wall_time(9, 30),
+                            "time_zone": None if n % 4 else "Europe/Berlin",
+                        },
+                    }
+                    stored = columns.task_columns(user, fields, "UTC")
+                    stamp = datetime.now(UTC) - timedelta(seconds=n)
+                    copy.write_row([user, n, stamp, stamp, *(stored[column] for column in names)])
+            conn.execute("UPDATE users SET task_count = %s, change_seq = %s WHERE id = %s", (count, count, user))
+            users[name] = user
+        conn.execute("VACUUM ANALYZE tasks")
+    return users
+
+
+def run_filters(args, url, base, mode, mint):
+    users = seed_filters(url)
+    results = {}
+    for label, query in FILTER_QUERIES.items():
+        for name, user in users.items():
+            token = mint(user)
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            path = f"/users/{user}/tasks"
+            matches = count_matches(base, path, headers, query)
+            cursor = cursor_at(base, path, headers, matches // 2, query)
+            page = f"limit=20&count=none&cursor={cursor}" if cursor else f"limit=20&count=none&{query}"
+            rps, p50, p99 = wrk_fixed(args, f"{base}{path}?{page}", headers)
+            results[(label, name)] = p50
+            print(f"{mode:8}{label + ' ' + name:22}{rps:10.1f}{p50:10.2f}{p99:10.2f}  ({matches} match)", flush=True)
+        ratio = results[(label, "big")] / results[(label, "small")]
+        print(f"{mode:8}{label}: cursor page p50, 100,000 vs 500 tasks: {ratio:.2f}x", flush=True)
+
+
+def count_matches(base, path, headers, query):
+    request = urllib.request.Request(f"{base}{path}?limit=1&count=exact&{query}", headers=headers)
+    with urllib.request.urlopen(request) as response:
+        return json.load(response)["total"]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duration", type=int, default=10)
@@ -204,7 +278,9 @@ def main():
     ap.add_argument("--users", type=int, default=100)
     ap.add_argument("--tasks-per-user", type=int, default=200)
     ap.add_argument(
-        "--workloads", default=",".join(WORKLOADS), help="comma-separated subset of " + ",".join([*WORKLOADS, "depth"])
+        "--workloads",
+        default=",".join(WORKLOADS),
+        help="comma-separated subset of " + ",".join([*WORKLOADS, "depth", "filters"]),
     )
     ap.add_argument("--auth", default="none", help="comma-separated subset of none,hs256,rs256")
     args = ap.parse_args()
@@ -243,8 +319,8 @@ def run_mode(args, url, mode):
     try:
         wait_up(base, gunicorn)
         for workload in args.workloads.split(","):
-            if workload == "depth":
-                run_depth(args, url, base, mode, mint)
+            if workload in ("depth", "filters"):
+                (run_depth if workload == "depth" else run_filters)(args, url, base, mode, mint)
                 continue
             seed(url, args.users, args.tasks_per_user, pairs, mint)
             out = subprocess.run(

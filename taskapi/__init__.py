@@ -9,9 +9,12 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 # Not imported here: migrate and openapi, which run as `python -m taskapi.migrate` / `-m taskapi.openapi` (runpy
 # warns when the package has already imported the module it is asked to run).
-from taskapi import auth, changes, config, db, docs, errors, health, logs, tasks, users
-from taskapi.payload import READ_LIMIT
+from taskapi import auth, changes, config, db, docs, errors, health, labels, logs, tasks, users
+from taskapi.payload import READ_LIMIT, JsonProvider
 from taskapi.schemas import parse_path_ids
+
+# The blueprints of the API itself, which the OpenAPI document describes (not docs: the document and its page).
+API_BLUEPRINTS = (users.bp, tasks.bp, changes.bp, labels.bp, health.bp)
 
 
 def create_app(overrides=None):
@@ -21,8 +24,9 @@ def create_app(overrides=None):
     app = Flask(__name__, instance_relative_config=True, static_folder=None)
     app.config.update(config.from_env({**os.environ, **(overrides or {})}))
     app.config.update(MAX_CONTENT_LENGTH=READ_LIMIT, MIGRATION_IDS=migrate.migration_ids())
-    app.json.sort_keys = False  # fields in the documented order: id, user_id, title, ...
-    app.json.ensure_ascii = False  # UTF-8 as it is ("Café"), not \u escapes: readable, and up to 6x smaller
+    # One JSON style in every answer: compact, fields in the documented order, UTF-8 as it is ("Café", not \u
+    # escapes: readable, and up to 6x smaller), as PostgreSQL's row_to_json writes the tasks.
+    app.json = JsonProvider(app)
     # `//` is not merged into `/` by a redirect (which would name the request's Host): it matches no route, 404.
     app.url_map.merge_slashes = False
 
@@ -31,7 +35,7 @@ def create_app(overrides=None):
     db.init_app(app)
     auth.init_app(app)
     app.url_value_preprocessor(_path_checks)
-    for blueprint in (users.bp, tasks.bp, changes.bp, health.bp, docs.bp):
+    for blueprint in (*API_BLUEPRINTS, docs.bp):
         app.register_blueprint(blueprint)
 
     app.after_request(_no_type_without_content)

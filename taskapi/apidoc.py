@@ -83,7 +83,7 @@ ERRORS = {
     "413": _error("Body over 65,536 bytes.", "PAYLOAD_TOO_LARGE"),
     "415": _error("Body is not application/json.", "UNSUPPORTED_MEDIA_TYPE"),
     "503": _error("Database unreachable or busy; retry.", "SERVICE_UNAVAILABLE", headers=RETRY_AFTER),
-    "414": _error("Request line over 4,094 bytes (answered by gunicorn).", "URI_TOO_LONG"),
+    "414": _error("Request line over 8,190 bytes (answered by gunicorn or nginx).", "URI_TOO_LONG"),
     "431": _error("Request headers too large (answered by gunicorn or nginx).", "REQUEST_HEADER_FIELDS_TOO_LARGE"),
     "429": _error(
         "Rate or connection limit of the client's address (answered by nginx).",

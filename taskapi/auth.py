@@ -22,7 +22,7 @@ from jwt.exceptions import (
 
 from taskapi import queries
 from taskapi.errors import Forbidden, ServiceUnavailable, Unauthorized, ValidationFailed
-from taskapi.schemas import parse_uuid
+from taskapi.fields import parse_uuid
 
 log = logging.getLogger(__name__)
 

@@ -22,3 +22,8 @@ def fitting(items, budget=ITEMS_BYTES_MAX):
         if used > budget and n:
             return n
     return len(items)
+
+
+# The labels one answer of GET /users/{id}/labels lists (a label's JSON is at most about 250 bytes): past it the
+# answer says `truncated`.
+LABELS_SHOWN_MAX = 4_000

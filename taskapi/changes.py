@@ -5,7 +5,6 @@ statement, under a lock on the user's row that is held until it commits, so the 
 form an unbroken prefix: following `next_since` can never step over a write that commits late.
 """
 
-import json
 import time
 
 from flask import Blueprint, current_app, request
@@ -13,7 +12,9 @@ from flask import Blueprint, current_app, request
 from taskapi import apidoc, bounds, queries, signing
 from taskapi.db import connection
 from taskapi.errors import SyncTokenExpired, UserNotFound, ValidationFailed
-from taskapi.schemas import changes_query_schema, incarnation, utc_timestamp
+from taskapi.fields import utc_timestamp
+from taskapi.payload import compact, json_answer
+from taskapi.schemas import changes_query_schema, incarnation
 
 bp = Blueprint("changes", __name__, url_prefix="/users/<user_id>/changes")
 KIND = "since"
@@ -72,9 +73,8 @@ def list_changes(user_id):
     upserted = [item for change, item in zip(changes, items, strict=False) if not change.deleted]
     deleted = [item for change, item in zip(changes, items, strict=False) if change.deleted]
     tail = {"next_since": encode_since(user_id, feed.created_at, next_seq), "has_more": has_more}
-    body = f'{{"upserted":[{",".join(upserted)}],"deleted":[{",".join(deleted)}],{json.dumps(tail)[1:]}'
-    return current_app.response_class(body, mimetype="application/json")
+    return json_answer(f'{{"upserted":[{",".join(upserted)}],"deleted":[{",".join(deleted)}],{compact(tail)[1:]}')
 
 
 def tombstone_json(change):
-    return json.dumps({"id": str(change.id), "deleted_at": utc_timestamp(change.deleted_at)})
+    return compact({"id": str(change.id), "deleted_at": utc_timestamp(change.deleted_at)})

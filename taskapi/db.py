@@ -138,7 +138,11 @@ def init_app(app):
     def configure(conn):
         # Session setting, once per new connection; a runaway query is cancelled, not waited for.
         with watchdog.guard(conn, cfg["DB_CONNECT_TIMEOUT"]):
-            conn.execute("SELECT set_config('statement_timeout', %s, false)", (f"{statement_timeout}ms",))
+            # And UTC as the session's zone: timestamps come back as UTC, whatever the server's default.
+            conn.execute(
+                "SELECT set_config('statement_timeout', %s, false), set_config('TimeZone', 'UTC', false)",
+                (f"{statement_timeout}ms",),
+            )
 
     def check(conn):
         # An idle connection has nothing to read: when its socket is readable, the server has closed it (or sent

@@ -1,21 +1,38 @@
 """Cleanup the service does by itself, riding on the requests that make the garbage: no cron job to forget.
 
-Every EVERY-th such request of a worker (its first included) removes up to BATCH expired rows, oldest first: more
-than the requests in between can have made, so the tables stay bounded.
+Every EVERY-th such request of a worker (its first included) handles up to its table's batch of rows, oldest
+first: more than the requests in between can have made, so the tables stay bounded.
 """
 
 import itertools
 import logging
 
+from taskapi import columns, queries
+
 log = logging.getLogger(__name__)
 
-EVERY, BATCH = 50, 500
-_counters = {"idempotency_keys": itertools.count(), "tombstones": itertools.count()}
+EVERY = 50
+# Rows a sweep handles: a purge deletes by index; filling search columns folds and hashes each row's text in Python
+# (up to 10,000 characters: about 10 ms), so its batch is smaller.
+BATCHES = {"idempotency_keys": 500, "tombstones": 500, "search": 50}
+_counters = {table: itertools.count() for table in BATCHES}
 
 
 def sweep(conn, table, purge, *args):
-    """Run `purge(conn, *args, BATCH)` when this is the table's EVERY-th request in this worker."""
+    """Run `purge(conn, *args, batch)` when this is the table's EVERY-th request in this worker."""
     if next(_counters[table]) % EVERY == 0:
-        removed = purge(conn, *args, BATCH)
+        removed = purge(conn, *args, BATCHES[table])
         if removed:
-            log.info("purged expired rows", extra={"table": table, "count": removed})
+            log.info("swept rows", extra={"table": table, "count": removed})
+
+
+def fill_search_columns(conn, batch):
+    """Give up to `batch` tasks written before migration 0006 their search columns and lookup keys (until then `q`
+    reads them as PostgreSQL's lower() sees them). SKIP LOCKED: never waits on a writer; their JSON does not change,
+    so no new version and no change-feed entry."""
+    with conn.transaction():
+        rows = queries.fetch_unkeyed_tasks(conn, batch)
+        for row in rows:
+            given = {"title": row["title"], "description": row["description"], "labels": row["labels"]}
+            queries.store_search_columns(conn, row["user_id"], row["id"], columns.task_columns(row["user_id"], given))
+    return len(rows)

@@ -4,12 +4,19 @@ python -m taskapi.migrate [apply|rollback|status]     (DATABASE_URL from the env
 """
 
 import argparse
+import logging
 import sys
+import time
 from pathlib import Path
 
+import psycopg
 from yoyo import get_backend, read_migrations
 
 from taskapi.config import MIGRATION_TABLE
+
+log = logging.getLogger(__name__)
+# A migration that gives up waiting for a lock (SET LOCAL lock_timeout in its file) is tried again, this many times.
+LOCK_ATTEMPTS, LOCK_RETRY_SECONDS = 20, 0.25
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 
@@ -36,7 +43,8 @@ def apply(url):
     backend = _backend(url)
     with backend.lock():
         pending = backend.to_apply(read_migrations(str(SQL_DIR)))
-        backend.apply_migrations(pending)
+        for migration in pending:
+            _retrying(lambda m=migration: backend.apply_one(m))
     return [m.id for m in pending]
 
 
@@ -46,8 +54,22 @@ def rollback(url, count=None):
     with backend.lock():
         applied = backend.to_rollback(read_migrations(str(SQL_DIR)))
         chosen = applied if count is None else applied[:count]
-        backend.rollback_migrations(chosen)
+        for migration in chosen:
+            _retrying(lambda m=migration: backend.rollback_one(m))
     return [m.id for m in chosen]
+
+
+def _retrying(step, attempts=LOCK_ATTEMPTS):
+    """Run one migration step; when it gave up waiting for a table lock (its lock_timeout: a long transaction held
+    the table, and the migration must not queue every request behind it), roll back and try again."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return step()
+        except psycopg.errors.LockNotAvailable:
+            if attempt == attempts:
+                raise
+            log.warning("migration waited too long for a lock; retrying (%d of %d)", attempt, attempts)
+            time.sleep(LOCK_RETRY_SECONDS * attempt)
 
 
 def pending(url):

@@ -12,10 +12,10 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask
 from marshmallow import Schema, fields, validate
 
-from taskapi import changes, health, tasks, users
+from taskapi import API_BLUEPRINTS, due
 from taskapi.apidoc import ERRORS
 from taskapi.errors import HTTP_CODES, ApiError
-from taskapi.schemas import TaskSchema, UserSchema
+from taskapi.schemas import TaskSchema, UserPatchSchema, UserSchema
 
 ERROR_CODES = sorted(
     {code for code, _ in HTTP_CODES.values()}
@@ -67,6 +67,16 @@ class ChangesSchema(Schema):
     has_more = fields.Boolean(required=True, metadata={"description": "true: call again with next_since now."})
 
 
+class LabelSchema(Schema):
+    name = fields.String(required=True, metadata={"description": "As spelled on the most recently changed task."})
+    count = fields.Integer(required=True, validate=validate.Range(min=1))
+
+
+class LabelsSchema(Schema):
+    items = fields.List(fields.Nested(LabelSchema), required=True)
+    truncated = fields.Boolean(required=True, metadata={"description": "true: more labels than the 4,000 listed."})
+
+
 class StatusSchema(Schema):
     status = fields.String(required=True, validate=validate.OneOf(["ok"]))
 
@@ -109,7 +119,7 @@ def _paths():
     """Each route's path (`{user_id}` for `<user_id>`) and its operations by method, as the route's decorator
     recorded them: the blueprints on a bare app, so no configuration or database is needed."""
     app = Flask(__name__, static_folder=None)
-    for blueprint in (users.bp, tasks.bp, changes.bp, health.bp):  # not docs: the document and its page
+    for blueprint in API_BLUEPRINTS:
         app.register_blueprint(blueprint)
     paths = {}
     for rule in app.url_map.iter_rules():
@@ -117,6 +127,28 @@ def _paths():
         methods = rule.methods - {"HEAD", "OPTIONS"}  # Flask answers these by itself
         paths.setdefault(path, {}).update({m.lower(): app.view_functions[rule.endpoint].apidoc for m in methods})
     return paths
+
+
+def _zone_names(zones):
+    """Enum member names for generated clients (`x-enum-varnames`): `Etc/GMT-0` and `GMT0` would otherwise both
+    become GMT0 in a generator that drops punctuation."""
+    names = [zone.upper().replace("/", "_").replace("-", "_MINUS_").replace("+", "_PLUS_") for zone in zones]
+    assert len(set(names)) == len(names), "two zones would get one enum name"
+    return names
+
+
+TIME_ZONE = {
+    "type": "string",
+    "enum": sorted(due.KNOWN_ZONES),
+    "x-enum-varnames": _zone_names(sorted(due.KNOWN_ZONES)),
+    "description": "An IANA time-zone name the server's zone database (tzdata) knows.",
+    "example": "Europe/Berlin",
+}
+ZONE_REF = {"$ref": "#/components/schemas/TimeZone"}
+
+
+def _kept(schema, *keys):
+    return {key: schema[key] for key in keys if key in schema}
 
 
 def build(auth_mode="jwt"):
@@ -135,10 +167,12 @@ def build(auth_mode="jwt"):
     if jwt:
         spec.components.security_scheme("bearerAuth", BEARER)
     spec.components.schema("User", schema=UserSchema)
+    spec.components.schema("UserPatch", schema=UserPatchSchema)
     spec.components.schema("Task", schema=TaskSchema)
     spec.components.schema("TaskPatch", schema=TaskSchema(partial=True), component={"minProperties": 1})
     spec.components.schema("TaskPage", schema=TaskPageSchema)
     spec.components.schema("Changes", schema=ChangesSchema)
+    spec.components.schema("Labels", schema=LabelsSchema)
     spec.components.schema("Status", schema=StatusSchema)
     spec.components.schema("Error", schema=ErrorSchema)
     for path, operations in _paths().items():
@@ -146,7 +180,16 @@ def build(auth_mode="jwt"):
             operations = {method: _with_auth(path, op) for method, op in operations.items()}
         ids = [PATH_IDS[name] for name in re.findall(r"{(\w+)}", path)]
         spec.path(path=path, operations=operations, parameters=ids)
+    spec.components.schema("TimeZone", TIME_ZONE)
     document = spec.to_dict()
+    # Every time zone the server knows, listed once (597 names) and referred to where a zone is given.
+    schemas = document["components"]["schemas"]
+    for name in ("User", "UserPatch"):
+        zone = schemas[name]["properties"]["time_zone"]
+        schemas[name]["properties"]["time_zone"] = {"allOf": [ZONE_REF], **_kept(zone, "default", "description")}
+    for name in ("Task", "TaskPatch"):
+        timed = next(shape for shape in schemas[name]["properties"]["due"]["oneOf"] if shape["title"] == "TimedDue")
+        timed["properties"]["time_zone"] = {"allOf": [ZONE_REF], "nullable": True}
     # PATCH leaves an absent field as it is: a `default` here would tell a generated client to send one, and so
     # overwrite data.
     for field in document["components"]["schemas"]["TaskPatch"]["properties"].values():

@@ -1,8 +1,10 @@
-"""Reading a request body: media type, size, encoding and JSON syntax, before any schema sees it."""
+"""JSON in and out: reading a request body (media type, size, encoding and JSON syntax, before any schema sees it),
+and writing answers in the one style every answer has (compact, UTF-8 as it is)."""
 
 import json
 
-from flask import request
+from flask import current_app, request
+from flask.json.provider import DefaultJSONProvider
 
 from taskapi.errors import InvalidJson, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 
@@ -35,3 +37,24 @@ def json_object():
     if not isinstance(data, dict):
         raise ValidationFailed(details={"_schema": ["Request body must be a JSON object."]})
     return data
+
+
+def compact(value):
+    """JSON as every answer writes it: no spaces (as JsonProvider and PostgreSQL's row_to_json), UTF-8 as it is."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def json_answer(text, status=200, headers=None):
+    """An answer whose JSON text is already made (by PostgreSQL, or assembled around what it made)."""
+    return current_app.response_class(text, status, headers, mimetype="application/json")
+
+
+class JsonProvider(DefaultJSONProvider):
+    """Flask's JSON for answers made from Python values (errors, users, labels), in the same style as the rest:
+    compact, UTF-8 as it is, keys in the order given, and no newline after it (Flask's own adds one)."""
+
+    ensure_ascii = False
+    sort_keys = False
+
+    def response(self, *args, **kwargs):
+        return json_answer(self.dumps(self._prepare_response_obj(args, kwargs), separators=(",", ":")))

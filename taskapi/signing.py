@@ -9,16 +9,19 @@ import base64
 import hashlib
 import hmac
 import json
+import zlib
 
 from flask import current_app
 
 from taskapi import queries
 from taskapi.db import connection
 
-# The longest token issued: a cursor after a title of 255 control characters (each written \u00XX in JSON, 1,530
-# bytes; 255 emoji take 1,020 as UTF-8), about 2,300 characters. A request line carrying one stays well inside
-# gunicorn's 4,094 bytes and nginx's 8 KiB.
-MAX_TOKEN_CHARS = 3072
+# The longest token accepted. A cursor carries its list's filters (a `q` of up to 200 characters, labels) and the
+# last task's sort value (a title of 255 control characters is 1,530 bytes of JSON), compressed when that is
+# shorter: the longest the service can issue is bounded by the request line that asked for its page (gunicorn
+# takes up to 8,190 bytes, see gunicorn.conf.py), and stays under this.
+MAX_TOKEN_CHARS = 8000
+RAW, ZLIB = b"\x00", b"\x01"
 SIGNATURE_BYTES = 16
 
 
@@ -43,8 +46,11 @@ def _signature(kind, body):
 
 
 def sign(kind, payload):
-    # UTF-8 as it is, not \u escapes: a title of 255 CJK characters or emoji stays a third to a half the size.
-    body = _b64(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode())
+    # UTF-8 as it is, not \u escapes: a title of 255 CJK characters or emoji stays a third to a half the size; and
+    # compressed when that is shorter (escaped control characters, repeated text).
+    data = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    packed = zlib.compress(data, 9)
+    body = _b64(ZLIB + packed if len(packed) < len(data) else RAW + data)
     return f"{body}.{_b64(_signature(kind, body))}"
 
 
@@ -56,7 +62,14 @@ def verify(kind, token):
     # Compared as text: base64 has several spellings of the same bytes, and only the one issued is accepted.
     if not hmac.compare_digest(signature, _b64(_signature(kind, body))):
         raise ValueError("bad signature")
-    payload = json.loads(_unb64(body))
+    data = _unb64(body)
+    if data[:1] == ZLIB:
+        data = zlib.decompressobj().decompress(data[1:], MAX_TOKEN_CHARS * 4)  # bounded: no zip bomb
+    elif data[:1] == RAW:
+        data = data[1:]
+    else:
+        raise ValueError("not a token")
+    payload = json.loads(data)
     if not isinstance(payload, dict):
         raise ValueError("not a token")
     return payload

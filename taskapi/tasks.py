@@ -1,13 +1,14 @@
 """The tasks blueprint: one user's tasks, always reached through that user's path."""
 
-import json
+from contextlib import contextmanager
+from datetime import UTC, datetime
 
 from flask import Blueprint, current_app, request, url_for
 
-from taskapi import apidoc, bounds, cursors, housekeeping, idempotency, queries
+from taskapi import apidoc, bounds, columns, cursors, filters, housekeeping, idempotency, queries
 from taskapi.db import connection
 from taskapi.errors import PreconditionFailed, QuotaExceeded, TaskNotFound, UserNotFound, ValidationFailed
-from taskapi.payload import json_object
+from taskapi.payload import compact, json_answer, json_object
 from taskapi.preconditions import etag, if_match_versions, if_none_match
 from taskapi.schemas import incarnation, task_list_query_schema, task_schema
 
@@ -32,8 +33,7 @@ def refused(conn, user_id, task_id):
 
 def one_task(task, status=200, **headers):
     """An answer carrying one task: its JSON, as PostgreSQL wrote it, and its ETag."""
-    headers = {"ETag": etag(task["version"]), **headers}
-    return current_app.response_class(task["task"], status, headers, mimetype="application/json")
+    return json_answer(task["task"], status, {"ETag": etag(task["version"]), **headers})
 
 
 @bp.post("")
@@ -45,7 +45,14 @@ def one_task(task, status=200, **headers):
     " first answer instead of creating a second task.",
     parameters=[apidoc.IDEMPOTENCY_KEY],
     body="Task",
-    example={"title": "Buy milk", "description": "2 litres, semi-skimmed", "is_completed": False},
+    example={
+        "title": "Buy milk",
+        "description": "2 litres, semi-skimmed",
+        "is_completed": False,
+        "due": {"date": "2026-12-24", "time": "17:30", "time_zone": "Europe/Berlin"},
+        "priority": "high",
+        "labels": ["Errands"],
+    },
     success=apidoc.ok(
         "Created.",
         "Task",
@@ -68,7 +75,9 @@ def create_task(user_id):
     quota = current_app.config["TASKS_PER_USER_MAX"]
 
     def create(conn):
-        created = queries.insert_task(conn, user_id, **fields, max_tasks=quota)
+        housekeeping.sweep(conn, "search", housekeeping.fill_search_columns)
+        with stored_columns(conn, user_id, fields) as stored:
+            created = queries.insert_task(conn, user_id, stored, max_tasks=quota)
         if not created.user_found:
             raise UserNotFound()
         if created.task is None:
@@ -84,8 +93,11 @@ def create_task(user_id):
     "listTasks",
     tag="tasks",
     summary="List a user's tasks",
-    description="Newest first by default (`sort=-created_at`); every sort breaks ties by id. Page with `offset`, or"
-    " follow `next_cursor` (a keyset seek: the same cost at any depth); `count=none` skips counting.",
+    description="Newest first by default (`sort=-created_at`); every sort breaks ties by id. Filter by `priority`,"
+    " `label`, `due_from`/`due_to` (dates in the user's zone), `has_due`, `overdue`, `is_completed` and search with"
+    " `q`, in any combination. Page with `offset` (at most 10,000), or follow `next_cursor` (a keyset seek: the same"
+    " cost at any depth; it carries the sort and filters); `count=none` skips counting. A page holds at most about"
+    " 1 MiB.",
     parameters=[{"in": "query", "schema": task_list_query_schema}],
     success=apidoc.ok("One page.", "TaskPage"),
     errors=("400", "404user"),
@@ -94,21 +106,25 @@ def list_tasks(user_id):
     query = task_list_query_schema.load(request.args)
     limit, given = query["limit"], query.get("cursor")
     if given is None:
-        sort, is_completed, after = query.get("sort", DEFAULT_SORT), query.get("is_completed"), None
+        sort, chosen, after = query.get("sort", DEFAULT_SORT), filters.canonical(query), None
     else:
         position = cursor_position(given, query, user_id)
-        sort, is_completed, after = position.sort, position.is_completed, position.after
+        sort, chosen, after = position.sort, position.filters, position.after
     with connection() as conn:
+        zone = queries.fetch_zone(conn, user_id) if filters.needs_zone(chosen) else None
+        if zone is None and filters.needs_zone(chosen):
+            raise UserNotFound()
+        conditions = filters.conditions(user_id, chosen, zone, datetime.now(UTC))
         # One task more than the page: whether it comes back says whether there is a next page.
         page = queries.list_tasks(
             conn,
             user_id,
             sort,
             limit + 1,
+            conditions,
             query["offset"],
             after,
-            is_completed,
-            query["count"] == "exact",
+            count=query["count"] == "exact",
             budget=bounds.ITEMS_BYTES_MAX,
         )
     if page is None:
@@ -118,21 +134,20 @@ def list_tasks(user_id):
         raise cursors.invalid()
     # At most `limit` tasks, and fewer when they would take the answer past its byte bound: the statement stopped
     # there (`fitting` checks the JSON itself), and then there is more.
-    items = page.items[: min(limit, bounds.fitting(page.items))]
-    more = page.fetched > len(items)
+    shown = min(limit, bounds.fitting(page.items))
+    more = page.fetched > shown
     # The tasks come as JSON text from PostgreSQL; the page around them is a handful of scalars.
     head = {
         "total": page.total,
         "limit": limit,
         "offset": None if given else query["offset"],
-        "next_cursor": cursors.encode(user_id, born, sort, is_completed, items[-1]) if more else None,
+        "next_cursor": cursors.encode(user_id, born, sort, chosen, page.keys[shown - 1]) if more else None,
     }
-    body = '{"items":[' + ",".join(items) + "]," + json.dumps(head)[1:]
-    return current_app.response_class(body, mimetype="application/json")
+    return json_answer('{"items":[' + ",".join(page.items[:shown]) + "]," + compact(head)[1:])
 
 
 def cursor_position(given, query, user_id):
-    """Where a cursor says the page starts; it carries its own sort and filter, which the query may repeat but not
+    """Where a cursor says the page starts; it carries its own sort and filters, which the query may repeat but not
     change, and it replaces the offset."""
     position = cursors.decode(given, user_id)
     conflicts = {}
@@ -140,8 +155,9 @@ def cursor_position(given, query, user_id):
         conflicts["offset"] = ["Give either offset or cursor."]
     if query.get("sort", position.sort) != position.sort:
         conflicts["sort"] = ["The cursor was issued for another sort."]
-    if "is_completed" in query and query["is_completed"] != position.is_completed:
-        conflicts["is_completed"] = ["The cursor was issued for another filter."]
+    for name, value in filters.canonical(query).items():
+        if position.filters.get(name) != value:
+            conflicts[name] = ["The cursor was issued for another filter."]
     if conflicts:
         raise ValidationFailed(details=conflicts)
     return position
@@ -177,7 +193,7 @@ def get_task(user_id, task_id):
     " `If-Match`, only if the task is still at that version (else 412 and nothing changes).",
     parameters=[apidoc.IF_MATCH],
     body="Task",
-    example={"title": "Buy oat milk", "description": None, "is_completed": False},
+    example={"title": "Buy oat milk", "description": None, "is_completed": False, "due": {"date": "2026-12-24"}},
     success=apidoc.ok("Replaced.", "Task", apidoc.ETAG),
     errors=("400", "404task", "412", "413", "415"),
 )
@@ -201,17 +217,32 @@ def replace_task(user_id, task_id):
 def patch_task(user_id, task_id):
     fields = task_schema.load(json_object(), partial=True)
     if not fields:
-        raise ValidationFailed(details={"_schema": ["Give at least one of title, description, is_completed."]})
+        raise ValidationFailed(details={"_schema": [f"Give at least one of {', '.join(columns.GROUPS)}."]})
     return _update(user_id, task_id, fields)
 
 
 def _update(user_id, task_id, fields):
     versions = if_match_versions()
     with connection() as conn:
-        task = queries.update_task(conn, user_id, task_id, fields, versions)
+        with stored_columns(conn, user_id, fields) as stored:
+            task = queries.update_task(conn, user_id, task_id, stored, versions)
         if task is None:
             raise refused(conn, user_id, task_id)
     return one_task(task)
+
+
+@contextmanager
+def stored_columns(conn, user_id, fields):
+    """The columns that store `fields`. When they depend on the user's zone (an all-day due, or a timed one given no
+    zone), the block runs in a transaction that took the user's row first, so the zone cannot change under it."""
+    if not columns.needs_zone(fields):
+        yield columns.task_columns(user_id, fields)
+        return
+    with conn.transaction():
+        zone = queries.lock_user_zone(conn, user_id)
+        if zone is None:
+            raise UserNotFound()
+        yield columns.task_columns(user_id, fields, zone)
 
 
 @bp.delete("/<task_id>")

@@ -1,12 +1,12 @@
-"""The users blueprint: register, read and delete a user."""
+"""The users blueprint: register, read, change (the time zone) and delete a user."""
 
 from flask import Blueprint, url_for
 
-from taskapi import apidoc, auth, idempotency, queries
+from taskapi import apidoc, auth, due, idempotency, queries
 from taskapi.db import connection
 from taskapi.errors import Conflict, UserNotFound
 from taskapi.payload import json_object
-from taskapi.schemas import user_schema
+from taskapi.schemas import user_patch_schema, user_schema
 
 bp = Blueprint("users", __name__)
 
@@ -32,10 +32,11 @@ bp = Blueprint("users", __name__)
 )
 def create_user():
     body = json_object()
-    user_id = auth.registrant(user_schema.load(body).get("id"))
+    fields = user_schema.load(body)
+    user_id = auth.registrant(fields.get("id"))
 
     def create(conn):
-        user = queries.insert_user(conn, user_id)
+        user = queries.insert_user(conn, user_id, fields["time_zone"])
         if user is None:
             raise Conflict("A user with this id already exists.")
         return user_schema.dump(user), 201, {"Location": url_for(".get_user", user_id=user["id"])}
@@ -56,6 +57,27 @@ def create_user():
 def get_user(user_id):
     with connection() as conn:
         user = queries.fetch_user(conn, user_id)
+    if user is None:
+        raise UserNotFound()
+    return user_schema.dump(user)
+
+
+@bp.patch("/users/<user_id>")
+@apidoc.operation(
+    "patchUser",
+    tag="users",
+    summary="Change a user's time zone",
+    description="`time_zone` (an IANA name) decides what today and an all-day due mean for the user: the user's"
+    " all-day dues then end, sort and turn overdue by the new zone's days. Timed dues keep their own zone.",
+    body="UserPatch",
+    example={"time_zone": "Europe/Berlin"},
+    success=apidoc.ok("Changed.", "User"),
+    errors=("400", "404user", "413", "415"),
+)
+def patch_user(user_id):
+    fields = user_patch_schema.load(json_object())
+    with connection() as conn:
+        user = queries.set_zone(conn, user_id, fields["time_zone"], due.day_end)
     if user is None:
         raise UserNotFound()
     return user_schema.dump(user)

@@ -6,6 +6,7 @@ always accepts, tokens bound to one registration of a user id, and the token and
 import random
 import time
 import uuid
+from urllib.parse import urlencode
 
 import jwt
 import psycopg
@@ -241,7 +242,7 @@ TITLES = {
 @pytest.mark.parametrize("script", TITLES)
 @pytest.mark.parametrize("sort", ["title", "-title"])
 def test_title_cursors_of_the_longest_titles_are_accepted_through_gunicorn(gunicorn_server, script, sort):
-    """gunicorn limits the request line to 4,094 bytes; every cursor the service issues fits and is accepted."""
+    """gunicorn limits the request line (8,190 bytes here); every cursor the service issues fits and is accepted."""
     base = gunicorn_server["url"]
     user = http("POST", base + "/users", {})[2]["id"]
     made = {http("POST", f"{base}/users/{user}/tasks", {"title": TITLES[script](n)})[2]["id"] for n in range(4)}
@@ -290,3 +291,25 @@ def test_one_key_through_me_and_through_the_id_is_one_request(jwt_client):
     assert first.status_code == again.status_code == 201
     assert again.headers["Idempotent-Replayed"] == "true" and again.get_data() == first.get_data()
     assert jwt_client.get("/users/me/tasks", headers=headers).get_json()["total"] == 1
+
+
+def test_a_cursor_carrying_the_largest_filters_fits_in_the_next_request(gunicorn_server):
+    """The filters a cursor carries had to fit in the request that asked for its page: 20 labels of 20 emoji and a
+    `q` of 100 emoji (about 6,100 characters of query), with titles of 255 emoji sorted by title."""
+    base = gunicorn_server["url"]
+    user = http("POST", base + "/users", {})[2]["id"]
+    labels = [f"{n:02}" + "\U0001f600" * 20 for n in range(20)]
+    words = "\U0001f680" * 100
+    for n in range(3):
+        body = {"title": "\U0001f600" * 254 + chr(0x1F400 + n), "description": words, "labels": labels}
+        assert http("POST", f"{base}/users/{user}/tasks", body)[0] == 201
+    query = urlencode({"label": ",".join(labels), "q": words, "sort": "title", "limit": 1})
+    assert len(query) > 5_000
+    status, _, page = http("GET", f"{base}/users/{user}/tasks?{query}")
+    assert status == 200 and len(page["items"]) == 1
+    seen = [page["items"][0]["id"]]
+    while cursor := page["next_cursor"]:
+        status, _, page = http("GET", f"{base}/users/{user}/tasks?limit=1&cursor={cursor}")
+        assert status == 200, page
+        seen += [task["id"] for task in page["items"]]
+    assert len(set(seen)) == 3

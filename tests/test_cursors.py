@@ -5,13 +5,15 @@ import json
 import re
 import threading
 import uuid
+import zlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from helpers import assert_error, connect, http
 
+from taskapi import signing
 from taskapi.queries import SORTS
-from taskapi.queries.lists import STATEMENTS
+from taskapi.queries.lists import page_statement
 
 TITLES = "abcabcdeff"  # repeated titles: ties broken by id
 
@@ -31,8 +33,12 @@ def seeded(client, user_id, make_task, database_url):
     return client.get(f"/users/{user_id}/tasks?limit=100").get_json()["items"]
 
 
+# The sorts of round 2, whose keys are fields of the task (round 3's are tested in test_filters.py).
+ROUND_2_SORTS = ["-created_at", "created_at", "-updated_at", "updated_at", "title", "-title"]
+
+
 def expected_order(tasks, sort):
-    column, direction = SORTS[sort]
+    column, direction, _ = SORTS[sort]
     return [t["id"] for t in sorted(tasks, key=lambda t: (t[column], t["id"]), reverse=direction == "DESC")]
 
 
@@ -49,7 +55,7 @@ def walk(client, user_id, query, limit=7):
             return ids, pages
 
 
-@pytest.mark.parametrize("sort", SORTS)
+@pytest.mark.parametrize("sort", ROUND_2_SORTS)
 def test_every_sort_is_a_total_order_and_a_cursor_walk_returns_each_task_once(client, user_id, seeded, sort):
     first = client.get(f"/users/{user_id}/tasks?limit=100&sort={sort}").get_json()
     assert [t["id"] for t in first["items"]] == expected_order(seeded, sort)
@@ -112,11 +118,12 @@ def test_repeating_the_cursors_own_sort_and_filter_is_fine(client, user_id, make
 
 
 def edited(cursor):
+    """The same cursor with another task id in it, under the original signature."""
     body, signature = cursor.split(".")
-    payload = json.loads(__import__("base64").urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    data = signing._unb64(body)
+    payload = json.loads(zlib.decompress(data[1:]) if data[:1] == signing.ZLIB else data[1:])
     payload["k"][1] = str(uuid.uuid4())
-    forged = __import__("base64").urlsafe_b64encode(json.dumps(payload).encode()).rstrip(b"=").decode()
-    return f"{forged}.{signature}"
+    return f"{signing._b64(signing.RAW + json.dumps(payload).encode())}.{signature}"
 
 
 @pytest.mark.parametrize(
@@ -152,7 +159,7 @@ def test_malformed_list_parameters_are_400(client, user_id, query):
     assert_error(client.get(f"/users/{user_id}/tasks?{query}"), 400, "VALIDATION_ERROR")
 
 
-@pytest.mark.parametrize("sort", SORTS)
+@pytest.mark.parametrize("sort", ROUND_2_SORTS)
 def test_a_walk_returns_every_untouched_task_once_while_others_change(gunicorn_server, sort):
     """A reader walks pages of 10 while a writer creates, patches and deletes other tasks of the same user."""
     base = gunicorn_server["url"]
@@ -212,8 +219,8 @@ def plan_nodes(plan):
 
 @pytest.mark.parametrize("sort", SORTS)
 def test_every_sort_seeks_on_an_index_leading_with_user_id(database_url, big_user, sort):
-    column = SORTS[sort][0]
-    value = datetime.now(UTC) - timedelta(seconds=2500) if column != "title" else "task 2500"
+    column, _, kind = SORTS[sort]
+    value = {"timestamp": datetime.now(UTC) - timedelta(seconds=2500), "text": "task 2500", "integer": 2}[kind]
     params = {
         "user_id": big_user,
         "limit": 21,
@@ -225,11 +232,14 @@ def test_every_sort_seeks_on_an_index_leading_with_user_id(database_url, big_use
     }
     with connect(database_url) as conn:
         conn.execute("SET plan_cache_mode = force_generic_plan")  # what a prepared statement may end up with
-        [[plan]] = conn.execute("EXPLAIN (FORMAT JSON) " + STATEMENTS[sort, "after"], params).fetchone()
+        [[plan]] = conn.execute("EXPLAIN (FORMAT JSON) " + page_statement(sort, "after", ()), params).fetchone()
     nodes = list(plan_nodes(plan["Plan"]))
     scans = [n for n in nodes if n.get("Relation Name") == "tasks"]
     assert scans and all(n["Node Type"] in ("Index Scan", "Index Only Scan") for n in scans), nodes
     seek = scans[0]
     assert seek["Index Name"].startswith("tasks_user_") and "user_id" in seek["Index Cond"]
-    assert re.search(rf"ROW\(\(?{column}\)?(::text)?, id\) [<>] ROW\(", seek["Index Cond"]), seek["Index Cond"]
+    if sort in ROUND_2_SORTS:
+        assert re.search(rf"ROW\(\(?{column}\)?(::text)?, id\) [<>] ROW\(", seek["Index Cond"]), seek["Index Cond"]
+    else:
+        assert re.search(r"ROW\(.*, id\) [<>] ROW\(", seek["Index Cond"]), seek["Index Cond"]
     assert not any("Offset" in json.dumps(n) for n in nodes)

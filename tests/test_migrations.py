@@ -3,6 +3,8 @@
 import os
 import subprocess
 import sys
+import threading
+import time
 
 import psycopg
 import pytest
@@ -131,7 +133,7 @@ def test_the_change_feed_migration_applies_to_and_rolls_back_from_a_database_wit
 
 
 def test_the_bounds_migrations_apply_to_and_roll_back_from_a_database_with_round_2_rows(empty_url, app):
-    """0004 and 0005 over a database as round 2 left it: tombstone counts filled in, a stored answer from before
+    """0004 to 0007 over a database as round 2 left it: tombstone counts filled in, a stored answer from before
     (uncompressed) still replays byte for byte; and back, the answers kept."""
     apply_up_to(empty_url, "0003.change-feed-cursors-and-quota")
     answer = b'{"id":"x","title":"stored before the bounds"}'
@@ -146,7 +148,7 @@ def test_the_bounds_migrations_apply_to_and_roll_back_from_a_database_with_round
             "INSERT INTO idempotency_keys (scope, key, fingerprint, status, body) VALUES (%s, 'k', '\\x00', 201, %s)",
             (user, answer),
         )
-    assert migrate.apply(empty_url) == ["0004.per-user-bounds", "0005.idempotency-keys-by-scope-and-age"]
+    apply_up_to(empty_url, "0007.task-text-bytes")
     with psycopg.connect(empty_url) as conn:
         assert conn.execute("SELECT tombstone_count, tombstone_floor FROM users").fetchone() == (7, 0)
         stored = conn.execute("SELECT status, body, compressed, location, etag FROM idempotency_keys").fetchone()
@@ -159,7 +161,30 @@ def test_the_bounds_migrations_apply_to_and_roll_back_from_a_database_with_round
     with app.app_context():
         keys = ("status", "body", "compressed", "location", "etag")
         assert replay(dict(zip(keys, stored, strict=True))).get_data() == answer
-    assert migrate.rollback(empty_url, 2) == ["0005.idempotency-keys-by-scope-and-age", "0004.per-user-bounds"]
+    assert migrate.rollback(empty_url, 4) == [
+        "0007.task-text-bytes",
+        "0006.idempotency-keys-by-scope-and-age",
+        "0005.idempotency-answers-compressed",
+        "0004.user-tombstone-bounds",
+    ]
     with psycopg.connect(empty_url) as conn:
         assert conn.execute("SELECT count(*) FROM tombstones").fetchone() == (7,)
         assert conn.execute("SELECT body FROM idempotency_keys").fetchone() == (answer,)
+
+
+def test_a_migration_that_waits_too_long_for_a_lock_gives_up_and_is_retried(empty_url):
+    """A long transaction holds the users table: 0004 gives up after its lock_timeout (so requests do not queue
+    behind it for long), and taskapi.migrate tries again until it gets the lock."""
+    apply_up_to(empty_url, "0003.change-feed-cursors-and-quota")
+    holder = psycopg.connect(empty_url)
+    holder.execute("SELECT count(*) FROM users")  # a transaction left open holds ACCESS SHARE on users
+
+    def release():
+        time.sleep(1.0)
+        holder.rollback()
+
+    threading.Thread(target=release).start()
+    started = time.monotonic()
+    assert "0004.user-tombstone-bounds" in migrate.apply(empty_url)
+    assert time.monotonic() - started >= 1.0
+    holder.close()

@@ -140,7 +140,7 @@ def test_schemathesis_finds_nothing(mode, gunicorn_server, jwt_gunicorn, tmp_pat
 def test_documented_title_pattern_means_what_the_server_does():
     """A one-character title matches the document's pattern exactly when the server accepts it (no NUL; not blank
     to str.strip()), for every BMP character, so a generator trusting the document never sends a refused title."""
-    from taskapi.schemas import NOT_BLANK
+    from taskapi.fields import NOT_BLANK
 
     pattern = re.compile(openapi.build()["components"]["schemas"]["Task"]["properties"]["title"]["pattern"])
     assert pattern.pattern == NOT_BLANK

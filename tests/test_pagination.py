@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from helpers import assert_error
+from helpers import TASK_KEYS, assert_error
 
 from taskapi.bounds import OFFSET_MAX
 
@@ -124,5 +124,4 @@ def test_list_items_are_exactly_the_tasks_a_get_answers(client, user_id):
     synced = {task["id"]: task for task in client.get(f"/users/{user_id}/changes").get_json()["upserted"]}
     for item in items:
         assert item == client.get(f"/users/{user_id}/tasks/{item['id']}").get_json() == synced[item["id"]]
-        assert list(item) == ["id", "user_id", "title", "description", "is_completed", "version", "created_at",
-                              "updated_at"]  # fmt: skip
+        assert list(item) == TASK_KEYS

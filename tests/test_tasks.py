@@ -4,9 +4,9 @@ import json
 import uuid
 
 import pytest
-from helpers import assert_error
+from helpers import TASK_KEYS, assert_error
 
-TASK_FIELDS = {"id", "user_id", "title", "description", "is_completed", "version", "created_at", "updated_at"}
+TASK_FIELDS = set(TASK_KEYS)
 
 
 def test_create_task(client, user_id):
@@ -142,16 +142,31 @@ def test_body_errors_on_every_writing_endpoint(client, user_id, make_task, metho
 
 def test_the_json_postgresql_writes_is_exactly_what_the_schema_dumps(app, user_id, make_task):
     """Answers carry a task as PostgreSQL writes it (queries.TASK_JSON: speed); TaskSchema stays the contract it must
-    match."""
-    from taskapi import queries
+    match, for every field and shape: the stored columns, mapped as the API describes them, dump to the same JSON."""
+    from taskapi import due, queries
     from taskapi.db import connection
-    from taskapi.queries.tasks import TASK_COLUMNS
-    from taskapi.schemas import task_schema
+    from taskapi.schemas import PRIORITIES, task_schema
 
-    samples = [make_task("plain"), make_task(" x ", description="", is_completed=True), make_task("d", description="é")]
+    samples = [
+        make_task("plain"),
+        make_task(" x ", description="", is_completed=True, priority="urgent", labels=["Home", "été"]),
+        make_task("d", description="é", due={"date": "2026-12-24"}),
+        make_task("t", due={"date": "2026-03-29", "time": "03:30", "time_zone": "Europe/Berlin"}, priority="low"),
+    ]
+    columns = (
+        "id, user_id, title, description, is_completed, priority, labels, completed_at, version, created_at,"
+        " updated_at, due_date, due_time, due_zone, due_at"
+    )
     with app.app_context(), connection() as conn:
         for sample in samples:
             task_id = uuid.UUID(sample["id"])
             fetched = queries.fetch_task(conn, uuid.UUID(user_id), task_id)
-            row = conn.execute(f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = %s", (task_id,)).fetchone()
+            row = conn.execute(f"SELECT {columns} FROM tasks WHERE id = %s", (task_id,)).fetchone()
+            stated = None
+            if row["due_date"]:
+                stated = {"date": row["due_date"].isoformat(), "time": None, "time_zone": None, "at": None}
+            if row["due_time"]:
+                at = due.format_instant(row["due_at"])
+                stated |= {"time": row["due_time"].isoformat(), "time_zone": row["due_zone"], "at": at}
+            row = {**row, "priority": PRIORITIES[row["priority"]], "due": stated}
             assert json.loads(fetched["task"]) == task_schema.dump(row) == sample

@@ -10,7 +10,7 @@ def test_create_user_with_server_id(client):
     response = client.post("/users", json={})
     assert response.status_code == 201
     body = response.get_json()
-    assert set(body) == {"id", "created_at"}
+    assert set(body) == {"id", "created_at", "time_zone"} and body["time_zone"] == "UTC"  # round 3: time_zone
     assert str(uuid.UUID(body["id"])) == body["id"]
     assert response.headers["Location"] == f"/users/{body['id']}"
     assert body["created_at"].endswith("Z") and len(body["created_at"]) == len("2026-01-07T09:30:00.123456Z")

@@ -14,16 +14,27 @@ from taskapi.queries.keys import (
     store_answer,
     trim_keys,
 )
+from taskapi.queries.labels import fetch_labels
 from taskapi.queries.lists import SORTS, Page, list_tasks
 from taskapi.queries.tasks import (
     Created,
     delete_task,
     fetch_task,
     fetch_task_version,
+    fetch_unkeyed_tasks,
     insert_task,
+    store_search_columns,
     update_task,
 )
-from taskapi.queries.users import delete_user, fetch_user, insert_user, user_exists
+from taskapi.queries.users import (
+    delete_user,
+    fetch_user,
+    fetch_zone,
+    insert_user,
+    lock_user_zone,
+    set_zone,
+    user_exists,
+)
 
 __all__ = [
     "NO_USER_SCOPE",
@@ -35,16 +46,22 @@ __all__ = [
     "delete_user",
     "fetch_changes",
     "fetch_key",
+    "fetch_labels",
     "fetch_signing_key",
     "fetch_task",
     "fetch_task_version",
+    "fetch_unkeyed_tasks",
     "fetch_user",
+    "fetch_zone",
     "insert_task",
     "insert_user",
+    "lock_user_zone",
     "list_tasks",
     "purge_expired_keys",
     "purge_tombstones",
+    "set_zone",
     "store_answer",
+    "store_search_columns",
     "trim_keys",
     "update_task",
     "user_exists",

@@ -1,91 +1,134 @@
-"""A user's task list, one page at a time: by offset (round 1's paging), or after a position (keyset seek).
+"""A user's task list, one page at a time: by offset (round 1's paging), or after a position (keyset seek), with any
+combination of the filters.
 
-Each sort has its own pair of statements, made here from a fixed table of column and direction: a keyset page is
-an index seek (`(column, id) < (value, id)`, LIMIT, no OFFSET), so it costs the same at any depth and list size.
+Each statement is made here from fixed tables (the sort's key expression and direction, each filter's condition)
+for the combination a request uses, and kept: no value is ever formatted in, and a filter that is not used is not
+in the statement (so it cannot stand between the planner and an index). A keyset page is an index seek
+(`(key, id) < (value, id)`, LIMIT, no OFFSET), so it costs the same at any depth and list size.
 """
 
 from dataclasses import dataclass
+from functools import cache
 
 from psycopg.rows import tuple_row
 
 from taskapi.queries.tasks import JSON_BYTES, TASK_JSON
 
-# sort parameter -> (column, direction); ties are always broken by id in the same direction, so the order is total.
+# The far future and past that stand for "no due" in sort=due and sort=-due (due dates end before year 9000), so
+# that tasks without a due come last in both directions; the same expressions as the indexes of migration 0007.
+DUE_LAST = "coalesce(due_sort, '9999-01-01 00:00:00+00'::timestamptz)"
+DUE_LAST_DESC = "coalesce(due_sort, '0002-01-01 00:00:00+00'::timestamptz)"
+
+# sort parameter -> (key expression, direction, kind of value); ties are always broken by id in the same direction,
+# so the order is total.
 SORTS = {
-    "-created_at": ("created_at", "DESC"),
-    "created_at": ("created_at", "ASC"),
-    "-updated_at": ("updated_at", "DESC"),
-    "updated_at": ("updated_at", "ASC"),
-    "title": ("title", "ASC"),
-    "-title": ("title", "DESC"),
+    "-created_at": ("created_at", "DESC", "timestamp"),
+    "created_at": ("created_at", "ASC", "timestamp"),
+    "-updated_at": ("updated_at", "DESC", "timestamp"),
+    "updated_at": ("updated_at", "ASC", "timestamp"),
+    "title": ("title", "ASC", "text"),
+    "-title": ("title", "DESC", "text"),
+    "due": (DUE_LAST, "ASC", "timestamp"),
+    "-due": (DUE_LAST_DESC, "DESC", "timestamp"),
+    "priority": ("priority", "ASC", "integer"),
+    "-priority": ("priority", "DESC", "integer"),
 }
 
-_STATUS_FILTER = "(%(is_completed)s::boolean IS NULL OR is_completed = %(is_completed)s::boolean)"
+_LOOKUP = "(title_keys || description_keys || label_hashes)"
+# A task written before migration 0006, not yet given all its lookup keys (a PATCH since may have given some).
+UNKEYED = "(title_keys IS NULL OR description_keys IS NULL)"
+_SEARCHED = "(coalesce(search_title, lower(title)) || E'\\n' || coalesce(search_description, lower(description), ''))"
+# filter -> its condition, on the parameters the caller gives for it. Each is served by an index leading with
+# user_id, or by the GIN index of the lookup keys (which are scoped to the user).
+FILTERS = {
+    "is_completed": "is_completed = %(is_completed)s",
+    "priority": "priority = ANY(%(priority)s::smallint[])",
+    "label": f"{_LOOKUP} @> %(label_hashes)s::integer[] AND label_keys @> %(label)s::text[]",
+    # An all-day due's date is the same in every zone; a timed due's date in the user's zone is an instant range.
+    "due": "(due_time IS NULL AND due_date BETWEEN %(due_from)s AND %(due_to)s"
+    " OR due_at >= %(due_start)s AND due_at < %(due_end)s)",
+    "has_due": f"{DUE_LAST} < '9999-01-01 00:00:00+00'::timestamptz",
+    "has_no_due": f"{DUE_LAST} = '9999-01-01 00:00:00+00'::timestamptz",
+    "overdue": f"NOT is_completed AND {DUE_LAST} < %(now)s",
+    "not_overdue": f"(is_completed OR {DUE_LAST} >= %(now)s)",
+    # Rows from before migration 0006 may lack keys yet: they are read beside the candidates, searched as lower().
+    "q": f"({_LOOKUP} @> %(term_keys)s::integer[] OR {UNKEYED}) AND {_SEARCHED} LIKE ALL (%(patterns)s)",
+}
 
 
-def _page_statement(column, direction, start):
+@cache
+def page_statement(sort, start, filters):
     """One snapshot: the user (their incarnation; NULL when there is no such user), how many tasks match (only when
-    asked: `count`), and the page's tasks as JSON text, one a row. The head row always comes back; with an empty
-    page its task is NULL.
+    asked: `count`), and the page's tasks as JSON text with their sort key and id, one a row. The head row always
+    comes back; with an empty page its task is NULL.
 
-    `start` is where the page begins: "first", "offset" or "after" (a keyset seek). The page's tasks are picked by
-    key first, with the size their JSON will take; those that fit in the byte budget (the first always does) are
-    then read and made into JSON. An OFFSET never builds the JSON of the tasks it skips."""
-    order = f"{column} {direction}, id {direction}"
-    seek = f"AND ({column}, id) {'<' if direction == 'DESC' else '>'} (%(after_value)s, %(after_id)s)"
+    `start` is where the page begins: "first", "offset" or "after" (a keyset seek); `filters` the names of FILTERS
+    the request uses. The page's tasks are picked by key first, with the size their JSON will take; those that fit
+    in the byte budget (the first always does) are then read and made into JSON. An OFFSET never builds the JSON of
+    the tasks it skips."""
+    key, direction, _ = SORTS[sort]
+    order = f"sort_key {direction}, id {direction}"
+    matches = " ".join(f"AND {FILTERS[name]}" for name in filters)
+    seek = f"AND ({key}, id) {'<' if direction == 'DESC' else '>'} (%(after_value)s, %(after_id)s)"
     return f"""
-SELECT head.created_at, head.total, page.task, page.fetched
+SELECT head.created_at, head.total, page.task, page.sort_key, page.id, page.fetched
 FROM (SELECT (SELECT created_at FROM users WHERE id = %(user_id)s) AS created_at,
              CASE WHEN %(count)s THEN
-                 (SELECT count(*) FROM tasks WHERE user_id = %(user_id)s AND {_STATUS_FILTER})
+                 (SELECT count(*) FROM tasks WHERE user_id = %(user_id)s {matches})
              END AS total) AS head
 LEFT JOIN LATERAL (
-    SELECT {TASK_JSON} AS task, tasks.id, tasks.{column}, sized.fetched
+    SELECT {TASK_JSON} AS task, sized.sort_key, sized.id, sized.fetched
     FROM (
-        SELECT id, size, sum(size) OVER (ORDER BY {order}) - size AS before, count(*) OVER () AS fetched FROM (
-            SELECT id, {column}, {JSON_BYTES} AS size FROM tasks
-            WHERE user_id = %(user_id)s AND {_STATUS_FILTER} {seek if start == "after" else ""}
-            ORDER BY {order} LIMIT %(limit)s {"OFFSET %(offset)s" if start == "offset" else ""}
+        SELECT id, sort_key, size, sum(size) OVER (ORDER BY {order}) - size AS before, count(*) OVER () AS fetched
+        FROM (
+            SELECT id, {key} AS sort_key, {JSON_BYTES} AS size FROM tasks
+            WHERE user_id = %(user_id)s {matches} {seek if start == "after" else ""}
+            ORDER BY {key} {direction}, id {direction}
+            LIMIT %(limit)s {"OFFSET %(offset)s" if start == "offset" else ""}
         ) AS picked
     ) AS sized
     JOIN tasks ON tasks.user_id = %(user_id)s AND tasks.id = sized.id
     WHERE sized.before = 0 OR sized.before + sized.size <= %(budget)s
 ) AS page ON true
-ORDER BY page.{column} {direction}, page.id {direction}
+ORDER BY page.sort_key {direction}, page.id {direction}
 """
-
-
-STATEMENTS = {
-    (sort, start): _page_statement(column, direction, start)
-    for sort, (column, direction) in SORTS.items()
-    for start in ("first", "offset", "after")
-}
 
 
 @dataclass
 class Page:
     items: list  # each task's JSON text
+    keys: list  # each task's (sort key, id): where a page after it starts
     total: int | None
     created_at: object  # the user's incarnation
     fetched: int  # how many tasks the page picked before its byte budget cut it: more than `items` means more
 
 
-def list_tasks(conn, user_id, sort, limit, offset=0, after=None, is_completed=None, count=True, budget=2**62):
-    """Up to `limit` tasks in `sort` order, from `offset`, or after `after` = (sort value, id) of the previous page's
-    last task, as many as fit in `budget` bytes of JSON (at least one); `total` counts every match when `count`.
-    None when there is no such user."""
-    params = {"user_id": user_id, "limit": limit, "is_completed": is_completed, "count": count, "budget": budget}
+def list_tasks(conn, user_id, sort, limit, filters, offset=0, after=None, count=True, budget=2**62):
+    """Up to `limit` tasks in `sort` order matching `filters` (FILTERS name -> its parameters), from `offset`, or
+    after `after` = (sort key, id) of the previous page's last task, as many as fit in `budget` bytes of JSON (at
+    least one); `total` counts every match when `count`. None when there is no such user."""
+    params = {"user_id": user_id, "limit": limit, "count": count, "budget": budget}
+    for values in filters.values():
+        params |= values
     if after is not None:
         start, params = "after", {**params, "after_value": after[0], "after_id": after[1]}
     elif offset:
         start, params = "offset", {**params, "offset": offset}
     else:
         start = "first"
-    # Plain tuples (created_at, total, task, fetched): a page has up to 101 rows, and a dict a row is the dearer part.
+    statement = page_statement(sort, start, tuple(sorted(filters)))
+    # Plain tuples: a page has up to 101 rows, and a dict a row is the dearer part. A filtered page is planned for
+    # its own values (prepare=False): how common a label or a term is decides between its index and the sort's.
     with conn.cursor(row_factory=tuple_row) as cur:
-        rows = cur.execute(STATEMENTS[sort, start], params).fetchall()
-    created_at, total, _, fetched = rows[0]
+        rows = cur.execute(statement, params, prepare=False if filters else None).fetchall()
+    created_at, total, *_, fetched = rows[0]
     if created_at is None:
         return None
-    items = [task for _, _, task, _ in rows if task is not None]
-    return Page(items=items, total=total, created_at=created_at, fetched=fetched or 0)
+    found = [row for row in rows if row[2] is not None]
+    return Page(
+        items=[row[2] for row in found],
+        keys=[(row[3], row[4]) for row in found],
+        total=total,
+        created_at=created_at,
+        fetched=fetched or 0,
+    )

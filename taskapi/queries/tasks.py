@@ -11,20 +11,25 @@ from dataclasses import dataclass
 
 from taskapi.queries.users import user_exists
 
-TASK_COLUMNS = "id, user_id, title, description, is_completed, version, created_at, updated_at"
-
 # A task as the API writes it, made by PostgreSQL: the keys in the documented order, the values as TaskSchema dumps
-# them (a test holds the two equal). Answers carry this text as it comes: no row, no dict, no JSON encoding in
-# Python, which is most of what serving one task costs there.
+# them (a test holds the two equal), compact (row_to_json, like every answer's JSON). Answers carry this text as it
+# comes: no row, no dict, no JSON encoding in Python, which is most of what serving one task costs there. A task
+# completed before round 3 has no completed_at: its last update stands in (and is kept by the next write).
 _UTC = """to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
-TASK_JSON = f"""json_build_object(
-    'id', tasks.id, 'user_id', tasks.user_id, 'title', tasks.title, 'description', tasks.description,
-    'is_completed', tasks.is_completed, 'version', tasks.version,
-    'created_at', {_UTC.format("tasks.created_at")}, 'updated_at', {_UTC.format("tasks.updated_at")}
-)::text"""
-# What a task's JSON takes, in bytes, known before it is made: its title and description as JSON (kept by a trigger
-# on every write; the stored length for rows older than that column) and at most this for the rest of it.
-JSON_OVERHEAD = 256
+_DUE_JSON = """CASE WHEN tasks.due_date IS NOT NULL THEN (SELECT row_to_json(due) FROM (SELECT
+        to_char(tasks.due_date, 'YYYY-MM-DD') AS date, to_char(tasks.due_time, 'HH24:MI:SS') AS time,
+        tasks.due_zone AS time_zone, to_char(tasks.due_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS at
+    ) AS due) END"""
+COMPLETED_AT = "coalesce(tasks.completed_at, CASE WHEN tasks.is_completed THEN tasks.updated_at END)"
+TASK_JSON = f"""(SELECT row_to_json(task)::text FROM (SELECT
+    tasks.id, tasks.user_id, tasks.title, tasks.description, tasks.is_completed, {_DUE_JSON} AS due,
+    (ARRAY['none', 'low', 'medium', 'high', 'urgent'])[tasks.priority + 1] AS priority, tasks.labels,
+    {_UTC.format(COMPLETED_AT)} AS completed_at, tasks.version,
+    {_UTC.format("tasks.created_at")} AS created_at, {_UTC.format("tasks.updated_at")} AS updated_at
+) AS task)"""
+# What a task's JSON takes, in bytes, known before it is made: its title, description and labels as JSON (kept by
+# a trigger on every write; the stored length for rows older than that column) and at most this for the rest.
+JSON_OVERHEAD = 512
 JSON_BYTES = f"""({JSON_OVERHEAD} + coalesce(
     text_bytes, octet_length(title) + coalesce(octet_length(description), 0)))"""
 # What a statement answering with one task returns: its id (for Location), its version (for ETag), its JSON.
@@ -35,6 +40,41 @@ _ONE_TASK = f"tasks.id, tasks.version, {TASK_JSON} AS task"
 # writers sending the same If-Match exactly one matches.
 _VERSION_MATCHES = "(%(versions)s::bigint[] IS NULL OR tasks.version = ANY(%(versions)s::bigint[]))"
 
+# Every stored column a write may set, with its type (a NULL parameter needs one).
+_WRITTEN = {
+    "title": "text",
+    "search_title": "text",
+    "title_keys": "integer[]",
+    "description": "text",
+    "search_description": "text",
+    "description_keys": "integer[]",
+    "is_completed": "boolean",
+    "due_date": "date",
+    "due_time": "time",
+    "due_zone": "text",
+    "due_at": "timestamptz",
+    "due_sort": "timestamptz",
+    "priority": "smallint",
+    "labels": "text[]",
+    "label_keys": "text[]",
+    "label_hashes": "integer[]",
+}
+# The field (columns.GROUPS) each column belongs to: a PUT or PATCH sets a column when its field was given.
+_FIELD_OF = {
+    "title": "title",
+    "search_title": "title",
+    "title_keys": "title",
+    "description": "description",
+    "search_description": "description",
+    "description_keys": "description",
+    "is_completed": "is_completed",
+    "priority": "priority",
+    "labels": "labels",
+    "label_keys": "labels",
+    "label_hashes": "labels",
+    **{column: "due" for column in ("due_date", "due_time", "due_zone", "due_at", "due_sort")},
+}
+
 # The quota is part of the user's row update: a writer that waited for the lock re-checks it on the row its
 # predecessor left, so concurrent creates can never pass it together. No row back: no such user, or no room.
 INSERT_TASK = f"""
@@ -43,8 +83,10 @@ WITH owner AS (
     WHERE id = %(user_id)s AND task_count < %(max_tasks)s
     RETURNING id, change_seq
 )
-INSERT INTO tasks (user_id, title, description, is_completed, change_seq)
-SELECT id, %(title)s, %(description)s, %(is_completed)s, change_seq FROM owner
+INSERT INTO tasks (user_id, change_seq, completed_at, {", ".join(_WRITTEN)})
+SELECT id, change_seq, CASE WHEN %(is_completed)s::boolean THEN now() END,
+       {", ".join(f"%({column})s::{kind}" for column, kind in _WRITTEN.items())}
+FROM owner
 RETURNING {_ONE_TASK}
 """
 
@@ -52,17 +94,26 @@ SELECT_TASK = f"SELECT {_ONE_TASK} FROM tasks WHERE user_id = %(user_id)s AND id
 
 SELECT_TASK_VERSION = "SELECT version FROM tasks WHERE user_id = %(user_id)s AND id = %(task_id)s"
 
-# One statement serves PUT (every field given) and PATCH (only some): a NULL title or is_completed means
-# "keep", and description, which may be set to NULL, says so with set_description. A write that finds no task (or
-# a stale If-Match) still used a number of the counter: a gap, which the change feed does not mind.
+# One statement serves PUT (every field given) and PATCH (only some): each column is set when its field was given
+# (`set_<field>`), else kept. completed_at follows is_completed: set by the write that makes it true, kept by writes
+# that leave it true, cleared with it. A write that finds no task (or a stale If-Match) still used a number of the
+# counter: a gap, which the change feed does not mind.
+_NEW_IS_COMPLETED = "CASE WHEN %(set_is_completed)s THEN %(is_completed)s::boolean ELSE tasks.is_completed END"
 UPDATE_TASK = f"""
 WITH owner AS (
     UPDATE users SET change_seq = change_seq + 1 WHERE id = %(user_id)s RETURNING change_seq
 )
 UPDATE tasks SET
-    title = COALESCE(%(title)s, tasks.title),
-    description = CASE WHEN %(set_description)s THEN %(description)s ELSE tasks.description END,
-    is_completed = COALESCE(%(is_completed)s, tasks.is_completed),
+    {
+    ", ".join(
+        f"{column} = CASE WHEN %(set_{_FIELD_OF[column]})s THEN %({column})s::{kind} ELSE tasks.{column} END"
+        for column, kind in _WRITTEN.items()
+    )
+},
+    completed_at = CASE
+        WHEN NOT {_NEW_IS_COMPLETED} THEN NULL
+        WHEN tasks.is_completed THEN {COMPLETED_AT}
+        ELSE now() END,
     version = tasks.version + 1,
     updated_at = now(),
     change_seq = owner.change_seq
@@ -107,6 +158,19 @@ RETURNING task_id
 """
 
 
+# Tasks written before migration 0006, which have no search columns yet; a bounded batch, never waiting on a writer.
+SELECT_UNKEYED = """
+SELECT user_id, id, title, description, labels FROM tasks WHERE (title_keys IS NULL OR description_keys IS NULL)
+LIMIT %(batch)s FOR UPDATE SKIP LOCKED
+"""
+STORE_SEARCH_COLUMNS = """
+UPDATE tasks SET search_title = %(search_title)s, title_keys = %(title_keys)s::integer[],
+    search_description = %(search_description)s, description_keys = %(description_keys)s::integer[],
+    label_keys = %(label_keys)s::text[], label_hashes = %(label_hashes)s::integer[]
+WHERE user_id = %(user_id)s AND id = %(task_id)s
+"""
+
+
 @dataclass
 class Created:
     """What an insert came to: the task, or why not (no such user; the user's quota is full)."""
@@ -115,15 +179,9 @@ class Created:
     user_found: bool
 
 
-def insert_task(conn, user_id, title, description=None, is_completed=False, max_tasks=2**62):
-    params = {
-        "user_id": user_id,
-        "title": title,
-        "description": description,
-        "is_completed": is_completed,
-        "max_tasks": max_tasks,
-    }
-    task = conn.execute(INSERT_TASK, params).fetchone()
+def insert_task(conn, user_id, columns, max_tasks=2**62):
+    """Insert a task with `columns` (columns.task_columns of every field); Created says how it went."""
+    task = conn.execute(INSERT_TASK, {**columns, "user_id": user_id, "max_tasks": max_tasks}).fetchone()
     if task is not None:
         return Created(task=task, user_found=True)
     # Refused: say why (a second statement, on this path only).
@@ -139,22 +197,23 @@ def fetch_task_version(conn, user_id, task_id):
     return None if row is None else row["version"]
 
 
-def update_task(conn, user_id, task_id, fields, versions=None):
-    """Apply the given fields (a PUT passes all of them) if the task's version is among `versions` (None: any);
-    the updated task, or None when not found or not matched."""
-    params = {
-        "user_id": user_id,
-        "task_id": task_id,
-        "versions": versions,
-        "title": fields.get("title"),
-        "is_completed": fields.get("is_completed"),
-        "set_description": "description" in fields,
-        "description": fields.get("description"),
-    }
-    return conn.execute(UPDATE_TASK, params).fetchone()
+def update_task(conn, user_id, task_id, columns, versions=None):
+    """Apply `columns` (columns.task_columns of the fields given; a PUT gives all of them) if the task's version is
+    among `versions` (None: any); the updated task, or None when not found or not matched."""
+    return conn.execute(
+        UPDATE_TASK, {**columns, "user_id": user_id, "task_id": task_id, "versions": versions}
+    ).fetchone()
 
 
 def delete_task(conn, user_id, task_id, versions=None, max_tombstones=2**62):
     """True when deleted; False when not found, or its version is not among `versions` (None: any)."""
     params = {"user_id": user_id, "task_id": task_id, "versions": versions, "max_tombstones": max_tombstones}
     return conn.execute(DELETE_TASK, params).fetchone() is not None
+
+
+def fetch_unkeyed_tasks(conn, batch):
+    return conn.execute(SELECT_UNKEYED, {"batch": batch}).fetchall()
+
+
+def store_search_columns(conn, user_id, task_id, columns):
+    conn.execute(STORE_SEARCH_COLUMNS, {**columns, "user_id": user_id, "task_id": task_id})

@@ -1,4 +1,4 @@
--- depends: 0004.per-user-bounds
+-- depends: 0005.idempotency-answers-compressed
 -- transactional: false
 -- Serves the per-user bound on stored idempotency answers (the newest IDEMPOTENCY_KEYS_PER_USER_MAX of a scope are
 -- kept). Built CONCURRENTLY, which cannot run in a transaction: reads and writes go on meanwhile. A build that
