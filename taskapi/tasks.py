@@ -125,17 +125,15 @@ def list_tasks(user_id):
             query["offset"],
             after,
             count=query["count"] == "exact",
-            budget=bounds.ITEMS_BYTES_MAX,
         )
     if page is None:
         raise UserNotFound()
     born = incarnation(page.created_at)
     if given is not None and position.incarnation != born:  # issued before the account was registered again
         raise cursors.invalid()
-    # At most `limit` tasks, and fewer when they would take the answer past its byte bound: the statement stopped
-    # there (`fitting` checks the JSON itself), and then there is more.
+    # At most `limit` tasks, and fewer when they would take the answer past its byte bound; then there is more.
     shown = min(limit, bounds.fitting(page.items))
-    more = page.fetched > shown
+    more = len(page.items) > shown
     # The tasks come as JSON text from PostgreSQL; the page around them is a handful of scalars.
     head = {
         "total": page.total,

@@ -12,7 +12,7 @@ from functools import cache
 
 from psycopg.rows import tuple_row
 
-from taskapi.queries.tasks import JSON_BYTES, TASK_JSON
+from taskapi.queries.tasks import JSON_COLUMNS, TASK_JSON
 
 # The far future and past that stand for "no due" in sort=due and sort=-due (due dates end before year 9000), so
 # that tasks without a due come last in both directions; the same expressions as the indexes of migration 0007.
@@ -63,32 +63,27 @@ def page_statement(sort, start, filters):
     comes back; with an empty page its task is NULL.
 
     `start` is where the page begins: "first", "offset" or "after" (a keyset seek); `filters` the names of FILTERS
-    the request uses. The page's tasks are picked by key first, with the size their JSON will take; those that fit
-    in the byte budget (the first always does) are then read and made into JSON. An OFFSET never builds the JSON of
-    the tasks it skips."""
+    the request uses. The page's tasks are picked first and made into JSON above the LIMIT and OFFSET, so an offset
+    never builds the JSON of the tasks it skips (the subquery is named `tasks`, so TASK_JSON reads its columns). A
+    page holds at most 101 tasks, so its JSON is bounded as it is (about 6 MB for the largest tasks); the caller
+    cuts the answer at its byte bound. (The change feed, of up to 1,001 changes, cuts in the statement.)"""
     key, direction, _ = SORTS[sort]
-    order = f"sort_key {direction}, id {direction}"
     matches = " ".join(f"AND {FILTERS[name]}" for name in filters)
     seek = f"AND ({key}, id) {'<' if direction == 'DESC' else '>'} (%(after_value)s, %(after_id)s)"
     return f"""
-SELECT head.created_at, head.total, page.task, page.sort_key, page.id, page.fetched
+SELECT head.created_at, head.total, page.task, page.sort_key, page.id
 FROM (SELECT (SELECT created_at FROM users WHERE id = %(user_id)s) AS created_at,
              CASE WHEN %(count)s THEN
                  (SELECT count(*) FROM tasks WHERE user_id = %(user_id)s {matches})
              END AS total) AS head
 LEFT JOIN LATERAL (
-    SELECT {TASK_JSON} AS task, sized.sort_key, sized.id, sized.fetched
+    SELECT {TASK_JSON} AS task, tasks.sort_key, tasks.id
     FROM (
-        SELECT id, sort_key, size, sum(size) OVER (ORDER BY {order}) - size AS before, count(*) OVER () AS fetched
-        FROM (
-            SELECT id, {key} AS sort_key, {JSON_BYTES} AS size FROM tasks
-            WHERE user_id = %(user_id)s {matches} {seek if start == "after" else ""}
-            ORDER BY {key} {direction}, id {direction}
-            LIMIT %(limit)s {"OFFSET %(offset)s" if start == "offset" else ""}
-        ) AS picked
-    ) AS sized
-    JOIN tasks ON tasks.user_id = %(user_id)s AND tasks.id = sized.id
-    WHERE sized.before = 0 OR sized.before + sized.size <= %(budget)s
+        SELECT {JSON_COLUMNS}, {key} AS sort_key FROM tasks
+        WHERE user_id = %(user_id)s {matches} {seek if start == "after" else ""}
+        ORDER BY {key} {direction}, id {direction}
+        LIMIT %(limit)s {"OFFSET %(offset)s" if start == "offset" else ""}
+    ) AS tasks
 ) AS page ON true
 ORDER BY page.sort_key {direction}, page.id {direction}
 """
@@ -100,14 +95,13 @@ class Page:
     keys: list  # each task's (sort key, id): where a page after it starts
     total: int | None
     created_at: object  # the user's incarnation
-    fetched: int  # how many tasks the page picked before its byte budget cut it: more than `items` means more
 
 
-def list_tasks(conn, user_id, sort, limit, filters, offset=0, after=None, count=True, budget=2**62):
+def list_tasks(conn, user_id, sort, limit, filters, offset=0, after=None, count=True):
     """Up to `limit` tasks in `sort` order matching `filters` (FILTERS name -> its parameters), from `offset`, or
-    after `after` = (sort key, id) of the previous page's last task, as many as fit in `budget` bytes of JSON (at
-    least one); `total` counts every match when `count`. None when there is no such user."""
-    params = {"user_id": user_id, "limit": limit, "count": count, "budget": budget}
+    after `after` = (sort key, id) of the previous page's last task; `total` counts every match when `count`. None
+    when there is no such user."""
+    params = {"user_id": user_id, "limit": limit, "count": count}
     for values in filters.values():
         params |= values
     if after is not None:
@@ -121,14 +115,10 @@ def list_tasks(conn, user_id, sort, limit, filters, offset=0, after=None, count=
     # its own values (prepare=False): how common a label or a term is decides between its index and the sort's.
     with conn.cursor(row_factory=tuple_row) as cur:
         rows = cur.execute(statement, params, prepare=False if filters else None).fetchall()
-    created_at, total, *_, fetched = rows[0]
+    created_at, total, *_ = rows[0]
     if created_at is None:
         return None
     found = [row for row in rows if row[2] is not None]
     return Page(
-        items=[row[2] for row in found],
-        keys=[(row[3], row[4]) for row in found],
-        total=total,
-        created_at=created_at,
-        fetched=fetched or 0,
+        items=[row[2] for row in found], keys=[(row[3], row[4]) for row in found], total=total, created_at=created_at
     )

@@ -27,6 +27,11 @@ TASK_JSON = f"""(SELECT row_to_json(task)::text FROM (SELECT
     {_UTC.format(COMPLETED_AT)} AS completed_at, tasks.version,
     {_UTC.format("tasks.created_at")} AS created_at, {_UTC.format("tasks.updated_at")} AS updated_at
 ) AS task)"""
+# The columns TASK_JSON reads: a statement that makes it from a subquery (a page) selects these under the name tasks.
+JSON_COLUMNS = (
+    "id, user_id, title, description, is_completed, due_date, due_time, due_zone, due_at, priority, labels,"
+    " completed_at, version, created_at, updated_at"
+)
 # What a task's JSON takes, in bytes, known before it is made: its title, description and labels as JSON (kept by
 # a trigger on every write; the stored length for rows older than that column) and at most this for the rest.
 JSON_OVERHEAD = 512
@@ -215,5 +220,8 @@ def fetch_unkeyed_tasks(conn, batch):
     return conn.execute(SELECT_UNKEYED, {"batch": batch}).fetchall()
 
 
-def store_search_columns(conn, user_id, task_id, columns):
-    conn.execute(STORE_SEARCH_COLUMNS, {**columns, "user_id": user_id, "task_id": task_id})
+def store_search_columns(conn, rows):
+    """Store the search columns of several tasks, `rows` of (user_id, task_id, columns): psycopg's executemany sends
+    them in one pipeline, one round trip for the batch."""
+    with conn.cursor() as cur:
+        cur.executemany(STORE_SEARCH_COLUMNS, [{**c, "user_id": u, "task_id": t} for u, t, c in rows])
