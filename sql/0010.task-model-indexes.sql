@@ -21,10 +21,7 @@ DROP INDEX CONCURRENTLY IF EXISTS tasks_user_priority_idx;
 CREATE INDEX CONCURRENTLY tasks_user_priority_idx ON tasks (user_id, priority, id);
 DROP INDEX CONCURRENTLY IF EXISTS tasks_lookup_keys_idx;
 -- q and label: the keys are hashed with the user's id, so a lookup finds that user's candidates only.
--- fastupdate off: no pending list. With one, right after a burst of writes the index looks dear to the planner, and
--- a rare label or word is found by reading all of the user's tasks instead; a write pays its keys at once instead.
-CREATE INDEX CONCURRENTLY tasks_lookup_keys_idx ON tasks USING gin ((title_keys || description_keys || label_hashes))
-    WITH (fastupdate = off);
+CREATE INDEX CONCURRENTLY tasks_lookup_keys_idx ON tasks USING gin ((title_keys || description_keys || label_hashes));
 DROP INDEX CONCURRENTLY IF EXISTS tasks_user_unkeyed_idx;
 -- Rows not yet given all their lookup keys (written before 0009), which `q` reads beside the keys' candidates.
 CREATE INDEX CONCURRENTLY tasks_user_unkeyed_idx ON tasks (user_id)
