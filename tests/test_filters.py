@@ -857,8 +857,7 @@ def insert_tasks(conn, user, count):
 @pytest.fixture(scope="module")
 def big_user(database_url):
     """A user with 5,000 tasks, among neighbours with 1,500 plain tasks each (so that this user is not the whole
-    table, as on any real server), vacuumed and analysed as autovacuum leaves a table: the lookup index's pending
-    list (GIN fastupdate, kept on for the writes' sake) merged, and the statistics current."""
+    table, as on any real server), vacuumed and analysed as autovacuum leaves a table."""
     user = uuid.uuid4()
     with connect(database_url, autocommit=True) as conn:
         insert_tasks(conn, user, BIG)

@@ -35,7 +35,7 @@ SORTS = {
 }
 
 _LOOKUP = "(title_keys || description_keys || label_hashes)"
-# A task written before migration 0006, not yet given all its lookup keys (a PATCH since may have given some).
+# A task written before migration 0009, not yet given all its lookup keys (a PATCH since may have given some).
 UNKEYED = "(title_keys IS NULL OR description_keys IS NULL)"
 _SEARCHED = "(coalesce(search_title, lower(title)) || E'\\n' || coalesce(search_description, lower(description), ''))"
 # filter -> its condition, on the parameters the caller gives for it. Each is served by an index leading with
@@ -51,7 +51,7 @@ FILTERS = {
     "has_no_due": f"{DUE_LAST} = '9999-01-01 00:00:00+00'::timestamptz",
     "overdue": f"NOT is_completed AND {DUE_LAST} < %(now)s",
     "not_overdue": f"(is_completed OR {DUE_LAST} >= %(now)s)",
-    # Rows from before migration 0006 may lack keys yet: they are read beside the candidates, searched as lower().
+    # Rows from before migration 0009 may lack keys yet: they are read beside the candidates, searched as lower().
     "q": f"({_LOOKUP} @> %(term_keys)s::integer[] OR {UNKEYED}) AND {_SEARCHED} LIKE ALL (%(patterns)s)",
 }
 

@@ -163,10 +163,12 @@ RETURNING task_id
 """
 
 
-# Tasks written before migration 0006, which have no search columns yet; a bounded batch, never waiting on a writer.
+# Tasks written before migration 0009, which have no search columns yet; a bounded batch, never waiting on a writer.
+# In user order, so that the partial index of such rows serves it (a generic plan would read the table from the
+# start, past every row already filled).
 SELECT_UNKEYED = """
 SELECT user_id, id, title, description, labels FROM tasks WHERE (title_keys IS NULL OR description_keys IS NULL)
-LIMIT %(batch)s FOR UPDATE SKIP LOCKED
+ORDER BY user_id LIMIT %(batch)s FOR UPDATE SKIP LOCKED
 """
 STORE_SEARCH_COLUMNS = """
 UPDATE tasks SET search_title = %(search_title)s, title_keys = %(title_keys)s::integer[],
