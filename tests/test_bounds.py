@@ -87,7 +87,10 @@ def crowded(database_url, tmp_path_factory):
     rng = random.Random(20)
     task = largest_task(CONTROL, rng)
     quota = 20_000
-    with connect(database_url, autocommit=True) as conn:
+    with connect(database_url, autocommit=True) as conn, conn.transaction():
+        # In one transaction, with no timeout of its own: through PgBouncer (the second pass) a server connection may
+        # carry the statement timeout a test app set on it.
+        conn.execute("SET LOCAL statement_timeout = 0")
         user = conn.execute("INSERT INTO users DEFAULT VALUES RETURNING id").fetchone()[0]
         conn.execute(
             "INSERT INTO tasks (user_id, title, description, change_seq, created_at, updated_at)"

@@ -857,7 +857,7 @@ def insert_tasks(conn, user, count):
 @pytest.fixture(scope="module")
 def big_user(database_url):
     """A user with 5,000 tasks, among neighbours with 1,500 plain tasks each (so that this user is not the whole
-    table, as on any real server), vacuumed and analysed as autovacuum leaves a table."""
+    table, as on any real server), analysed as autovacuum leaves a table."""
     user = uuid.uuid4()
     with connect(database_url, autocommit=True) as conn:
         insert_tasks(conn, user, BIG)
@@ -869,16 +869,23 @@ def big_user(database_url):
             " FROM unnest(%s::uuid[]) AS u, generate_series(1, %s) AS n",
             (neighbours, NEIGHBOUR_TASKS),
         )
-        conn.execute("VACUUM ANALYZE tasks")
+    analyze(database_url)
     return user
 
 
 @pytest.fixture(scope="module")
 def vacuumed_big_user(database_url, big_user):
-    """The same, once (auto)vacuum has moved the GIN index's pending entries into the index proper."""
-    with connect(database_url, autocommit=True) as conn:
-        conn.execute("VACUUM ANALYZE tasks")
+    """The same, analysed once more (as autovacuum would after the writes of the tests before)."""
+    analyze(database_url)
     return big_user
+
+
+def analyze(database_url):
+    """ANALYZE in a transaction with no timeout of its own: through PgBouncer (the second pass of `make test`) a
+    server connection may still carry the statement timeout a test app set on it."""
+    with connect(database_url, autocommit=True) as conn, conn.transaction():
+        conn.execute("SET LOCAL statement_timeout = 0")
+        conn.execute("ANALYZE tasks")
 
 
 def plan_nodes(plan):
