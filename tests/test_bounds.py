@@ -3,6 +3,7 @@ tasks, walks and syncs that still return everything once, a capped offset that s
 bounded idempotency answers and tombstones, deletes that never meet the statement timeout, cursors the service
 always accepts, tokens bound to one registration of a user id, and the token and fingerprint edge cases."""
 
+import os
 import random
 import time
 import uuid
@@ -139,6 +140,11 @@ def test_a_user_at_the_quota_of_large_tasks_is_deleted_within_the_statement_time
     assert http("GET", base)[0] == 404
 
 
+@pytest.mark.skipif(
+    bool(os.environ.get("TASKAPI_TEST_PGBOUNCER")),
+    reason="the app sets its statement timeout per session, which a transaction pooler does not keep (README: set it"
+    " on the role behind PgBouncer); the first pass, straight at PostgreSQL, tests it",
+)
 def test_a_statement_cancelled_at_the_timeout_says_so_and_trips_no_breaker(database_url, user_id):
     app = create_app({"DATABASE_URL": database_url, "DB_STATEMENT_TIMEOUT_MS": "300"})
     try:
