@@ -1,9 +1,12 @@
 """Plain helpers the tests share: the error-envelope assertion and a tiny HTTP client for real servers."""
 
 import json
+import os
+import shutil
 import socket
 import time
 import uuid
+from contextlib import contextmanager
 from http.client import HTTPConnection
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -70,3 +73,33 @@ def http(method, url, body=None, headers=None, timeout=10):
         return response.status, dict(response.getheaders()), json.loads(raw) if raw else None
     finally:
         conn.close()
+
+
+CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None)
+
+
+@contextmanager
+def chromium(*hosts):
+    """Debian's chromium driven by Playwright (its own browser download is not used), with `hosts` mapped to
+    127.0.0.1 inside the browser only, and the flags that keep it off the closed network."""
+    assert CHROMIUM, "chromium is required in CI"
+    from playwright.sync_api import sync_playwright
+
+    rules = ",".join(f"MAP {host} 127.0.0.1" for host in hosts)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                f"--host-resolver-rules={rules}",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()

@@ -5,16 +5,14 @@ Location and Idempotent-Replayed from JS, with no failed request and no console 
 blocked by the browser."""
 
 import os
-import shutil
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from conftest import running_gunicorn
-from helpers import SECRET, token
+from helpers import CHROMIUM, SECRET, chromium, token
 
-CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None)
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None and not os.environ.get("CI"), reason="chromium not installed (`make test` installs it as root)"
 )
@@ -111,31 +109,13 @@ def servers(database_url, tmp_path_factory):
 @pytest.fixture
 def browser_page():
     """A fresh chromium page, launched as test_docs_browser.py does, and what it reports going wrong."""
-    assert CHROMIUM, "chromium is required in CI"
-    from playwright.sync_api import sync_playwright
-
     seen = {"failed requests": [], "console errors": [], "page errors": []}
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                f"--host-resolver-rules=MAP {APP} 127.0.0.1,MAP {EVIL} 127.0.0.1,MAP {API} 127.0.0.1",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        try:
-            page = browser.new_page()
-            page.on("requestfailed", lambda r: seen["failed requests"].append(f"{r.method} {r.url}: {r.failure}"))
-            page.on("console", lambda m: seen["console errors"].append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: seen["page errors"].append(str(e)))
-            yield page, seen
-        finally:
-            browser.close()
+    with chromium(APP, EVIL, API) as browser:
+        page = browser.new_page()
+        page.on("requestfailed", lambda r: seen["failed requests"].append(f"{r.method} {r.url}: {r.failure}"))
+        page.on("console", lambda m: seen["console errors"].append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: seen["page errors"].append(str(e)))
+        yield page, seen
 
 
 def test_single_page_app_on_an_allowed_origin_works_through_users_me(servers, browser_page):
