@@ -13,7 +13,7 @@ from helpers import assert_error, connect, http
 
 from taskapi import signing
 from taskapi.queries import SORTS
-from taskapi.queries.lists import page_statement
+from taskapi.queries.pages import page_statement
 
 TITLES = "abcabcdeff"  # repeated titles: ties broken by id
 

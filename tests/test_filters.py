@@ -20,7 +20,7 @@ from helpers import assert_error, connect
 
 from taskapi import filters
 from taskapi.columns import task_columns
-from taskapi.queries.lists import page_statement
+from taskapi.queries.pages import page_statement
 from taskapi.queries.tasks import _WRITTEN  # the columns INSERT_TASK writes
 from taskapi.schemas import task_list_query_schema, task_schema
 

@@ -15,7 +15,7 @@ from taskapi.queries.keys import (
     trim_keys,
 )
 from taskapi.queries.labels import fetch_labels
-from taskapi.queries.lists import SORTS, Page, list_tasks
+from taskapi.queries.pages import SORTS, Page, list_tasks
 from taskapi.queries.tasks import (
     Created,
     delete_task,
