@@ -59,6 +59,7 @@ ERRORS = {
     "403": _error("The path names a user other than the token's.", "FORBIDDEN"),
     "404user": _error("No such user (or the id is not a UUID).", "USER_NOT_FOUND"),
     "404task": _error("No such user, or no such task among the user's.", "USER_NOT_FOUND", "TASK_NOT_FOUND"),
+    "404list": _error("No such user, or no such list among the user's.", "USER_NOT_FOUND", "LIST_NOT_FOUND"),
     "405": _error("Method not allowed on this path.", "METHOD_NOT_ALLOWED", headers=ALLOW),
     "409": _error(
         "The id is taken, or a request with this Idempotency-Key is still in progress (retry after Retry-After).",
@@ -67,14 +68,14 @@ ERRORS = {
         headers=RETRY_AFTER,
     ),
     "409key": _error(
-        "The user's task quota is full (details.limit), or a request with this Idempotency-Key is still in"
+        "The user's task (or list) quota is full (details.limit), or a request with this Idempotency-Key is still in"
         " progress (retry after Retry-After).",
         "QUOTA_EXCEEDED",
         "IDEMPOTENCY_KEY_IN_USE",
         headers=RETRY_AFTER,
     ),
     "412": _error(
-        "If-Match names none of the task's versions; nothing changed. ETag is the current one.",
+        "If-Match names none of the task's (list's) versions; nothing changed. ETag is the current one.",
         "PRECONDITION_FAILED",
         headers={"ETag": {"description": "The task's current version.", "schema": {"type": "string"}}},
     ),

@@ -45,9 +45,10 @@ def decode_since(token, user_id):
     "listChanges",
     tag="tasks",
     summary="Sync: what changed since a token",
-    description="Tasks created or changed since `since`, in their latest state, and the ids of tasks deleted since."
-    " Apply each answer, then call again with `next_since` while `has_more` is true: the client then holds exactly"
-    " what a list would return, and no write is ever missed.",
+    description="Tasks and lists created or changed since `since`, in their latest state, and the ids of those"
+    " deleted since. Apply each answer, then call again with `next_since` while `has_more` is true: the client then"
+    " holds exactly what the list endpoints would return, and no write is ever missed. `limit` caps the four arrays"
+    " together.",
     parameters=[{"in": "query", "schema": changes_query_schema}],
     success=apidoc.ok("Changes.", "Changes"),
     errors=("400", "404user", "410"),
@@ -64,16 +65,27 @@ def list_changes(user_id):
     # deletions it should learn of may be gone. The client starts over.
     if born is not None and (born != incarnation(feed.created_at) or since < feed.floor):
         raise SyncTokenExpired()
-    items = [tombstone_json(change) if change.deleted else change.task for change in feed.changes[:limit]]
+    items = [change.json or tombstone_json(change) for change in feed.changes[:limit]]
     changes = feed.changes[: bounds.fitting(items)]
     has_more = feed.fetched > len(changes)
     # With more to come, the next call starts after the last change sent; otherwise after everything committed
     # when this answer was read (the counter), so nothing in between is skipped.
     next_seq = changes[-1].change_seq if has_more else max(feed.current_seq, since)
-    upserted = [item for change, item in zip(changes, items, strict=False) if not change.deleted]
-    deleted = [item for change, item in zip(changes, items, strict=False) if change.deleted]
+    arrays = {name: [] for name in ARRAYS.values()}
+    for change, item in zip(changes, items, strict=False):
+        arrays[ARRAYS[change.kind]].append(item)
+    body = ",".join(f'"{name}":[{",".join(array)}]' for name, array in arrays.items())
     tail = {"next_since": encode_since(user_id, feed.created_at, next_seq), "has_more": has_more}
-    return json_answer(f'{{"upserted":[{",".join(upserted)}],"deleted":[{",".join(deleted)}],{compact(tail)[1:]}')
+    return json_answer(f"{{{body},{compact(tail)[1:]}")
+
+
+# Which array of the answer each kind of change goes to, in the answer's order.
+ARRAYS = {
+    queries.TASK: "upserted",
+    queries.DELETED_TASK: "deleted",
+    queries.LIST: "lists_upserted",
+    queries.DELETED_LIST: "lists_deleted",
+}
 
 
 def tombstone_json(change):

@@ -127,6 +127,7 @@ def from_env(environ=os.environ):
         "CORS_ORIGINS": _list(environ, "CORS_ORIGINS"),
         "IDEMPOTENCY_TTL_HOURS": _int(environ, "IDEMPOTENCY_TTL_HOURS", 24, minimum=1),
         "TASKS_PER_USER_MAX": _int(environ, "TASKS_PER_USER_MAX", 100_000, minimum=1),
+        "LISTS_PER_USER_MAX": _int(environ, "LISTS_PER_USER_MAX", 1_000, minimum=1),
         "TOMBSTONE_RETENTION_DAYS": _int(environ, "TOMBSTONE_RETENTION_DAYS", 30, minimum=1),
         "TOMBSTONES_PER_USER_MAX": _int(environ, "TOMBSTONES_PER_USER_MAX", 10_000, minimum=1),
         "IDEMPOTENCY_KEYS_PER_USER_MAX": _int(environ, "IDEMPOTENCY_KEYS_PER_USER_MAX", 1_000, minimum=1),

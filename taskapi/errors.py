@@ -42,6 +42,10 @@ class TaskNotFound(ApiError):
     status, code, message = 404, "TASK_NOT_FOUND", "Task not found."
 
 
+class ListNotFound(ApiError):
+    status, code, message = 404, "LIST_NOT_FOUND", "List not found."
+
+
 class ValidationFailed(ApiError):
     status, code, message = 400, "VALIDATION_ERROR", "Request validation failed."
 

@@ -89,6 +89,18 @@ class UtcTimestamp(fields.DateTime):
         return None if value is None else utc_timestamp(value)
 
 
+class QueryId(fields.String):
+    """A query-string id: a UUID, or `none` (kept as the text "none"); written out lowercase."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if value == "none":
+            return value
+        parsed = parse_uuid(value)
+        if parsed is None:
+            raise ValidationError("Give an id (a UUID) or none.")
+        return str(parsed)
+
+
 class QueryInteger(fields.Integer):
     """A query-string integer: ASCII digits only (no plus sign, spaces, underscores or exponent), at most 64 bits.
     A minus sign is read, so that `-1` is told it is out of range rather than not a number."""

@@ -2,10 +2,12 @@
 parameters of queries.FILTERS they come to for one user at one moment."""
 
 from datetime import date
+from uuid import UUID
 
 from taskapi import due, search
+from taskapi.queries.order import NIL
 
-NAMES = ("is_completed", "priority", "label", "due_from", "due_to", "has_due", "overdue", "q")
+NAMES = ("list_id", "parent_id", "is_completed", "priority", "label", "due_from", "due_to", "has_due", "overdue", "q")
 
 
 def canonical(query):
@@ -22,6 +24,9 @@ def needs_zone(filters):
 def conditions(user_id, filters, zone_name, now):
     """queries.FILTERS names -> their parameters, for canonical `filters` of this user, in their zone, at `now`."""
     out = {}
+    for name, key in (("list_id", "list_key"), ("parent_id", "parent_key")):
+        if name in filters:
+            out[name] = {key: NIL if filters[name] == "none" else UUID(filters[name])}
     if "is_completed" in filters:
         out["is_completed"] = {"is_completed": filters["is_completed"]}
     if "priority" in filters:

@@ -15,7 +15,7 @@ from marshmallow import Schema, fields, validate
 from taskapi import API_BLUEPRINTS, due
 from taskapi.apidoc import ERRORS
 from taskapi.errors import HTTP_CODES, ApiError
-from taskapi.schemas import TaskSchema, UserPatchSchema, UserSchema
+from taskapi.schemas import MOVED_ONLY, ListMoveSchema, ListSchema, MoveSchema, TaskSchema, UserPatchSchema, UserSchema
 
 ERROR_CODES = sorted(
     {code for code, _ in HTTP_CODES.values()}
@@ -63,8 +63,14 @@ class DeletedTaskSchema(Schema):
 class ChangesSchema(Schema):
     upserted = fields.List(fields.Nested(TaskSchema), required=True, metadata={"description": "Latest states."})
     deleted = fields.List(fields.Nested(DeletedTaskSchema), required=True)
+    lists_upserted = fields.List(fields.Nested(ListSchema), required=True, metadata={"description": "Latest states."})
+    lists_deleted = fields.List(fields.Nested(DeletedTaskSchema), required=True)
     next_since = fields.String(required=True, metadata={"description": "Pass as `since` next time."})
     has_more = fields.Boolean(required=True, metadata={"description": "true: call again with next_since now."})
+
+
+class ListsSchema(Schema):
+    items = fields.List(fields.Nested(ListSchema), required=True)
 
 
 class LabelSchema(Schema):
@@ -92,11 +98,16 @@ def _id_param(name, what):
 
 
 # Each path variable's parameter, named on the path item of every path that has the variable.
-PATH_IDS = {"user_id": _id_param("user_id", "user"), "task_id": _id_param("task_id", "task")}
+PATH_IDS = {
+    "user_id": _id_param("user_id", "user"),
+    "task_id": _id_param("task_id", "task"),
+    "list_id": _id_param("list_id", "list"),
+}
 
 TAGS = [
     {"name": "users", "description": "Register, read and delete users."},
-    {"name": "tasks", "description": "A user's tasks: create, read, change, delete, list and sync."},
+    {"name": "tasks", "description": "A user's tasks: create, read, change, move, delete, list and sync."},
+    {"name": "lists", "description": "A user's lists of tasks, in manual order."},
     {"name": "health", "description": "Liveness and readiness probes."},
 ]
 PUBLIC_PATHS = {"/healthz", "/readyz"}
@@ -169,7 +180,15 @@ def build(auth_mode="jwt"):
     spec.components.schema("User", schema=UserSchema)
     spec.components.schema("UserPatch", schema=UserPatchSchema)
     spec.components.schema("Task", schema=TaskSchema)
-    spec.components.schema("TaskPatch", schema=TaskSchema(partial=True), component={"minProperties": 1})
+    # PUT and PATCH leave where a task is to POST .../move.
+    spec.components.schema("TaskReplace", schema=TaskSchema(exclude=MOVED_ONLY))
+    spec.components.schema(
+        "TaskPatch", schema=TaskSchema(partial=True, exclude=MOVED_ONLY), component={"minProperties": 1}
+    )
+    spec.components.schema("Move", schema=MoveSchema)
+    spec.components.schema("List", schema=ListSchema)
+    spec.components.schema("Lists", schema=ListsSchema)
+    spec.components.schema("ListMove", schema=ListMoveSchema)
     spec.components.schema("TaskPage", schema=TaskPageSchema)
     spec.components.schema("Changes", schema=ChangesSchema)
     spec.components.schema("Labels", schema=LabelsSchema)
@@ -187,7 +206,7 @@ def build(auth_mode="jwt"):
     for name in ("User", "UserPatch"):
         zone = schemas[name]["properties"]["time_zone"]
         schemas[name]["properties"]["time_zone"] = {"allOf": [ZONE_REF], **_kept(zone, "default", "description")}
-    for name in ("Task", "TaskPatch"):
+    for name in ("Task", "TaskReplace", "TaskPatch"):
         timed = next(shape for shape in schemas[name]["properties"]["due"]["oneOf"] if shape["title"] == "TimedDue")
         timed["properties"]["time_zone"] = {"allOf": [ZONE_REF], "nullable": True}
     # PATCH leaves an absent field as it is: a `default` here would tell a generated client to send one, and so

@@ -6,7 +6,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, valida
 
 from taskapi import search
 from taskapi.bounds import OFFSET_MAX
-from taskapi.errors import TaskNotFound, UserNotFound
+from taskapi.errors import ListNotFound, TaskNotFound, UserNotFound
 from taskapi.fields import (
     LABEL_CHARS_MAX,
     LABELS_MAX,
@@ -16,6 +16,7 @@ from taskapi.fields import (
     Labels,
     QueryBoolean,
     QueryDate,
+    QueryId,
     QueryInteger,
     QueryList,
     SearchQuery,
@@ -44,7 +45,7 @@ def incarnation(created_at):
     return (created_at - EPOCH) // timedelta(microseconds=1)
 
 
-PATH_ID_ERRORS = {"user_id": UserNotFound, "task_id": TaskNotFound}
+PATH_ID_ERRORS = {"user_id": UserNotFound, "task_id": TaskNotFound, "list_id": ListNotFound}
 
 
 def parse_path_ids(endpoint, values):
@@ -109,6 +110,10 @@ _LABEL_CHAR = r"[^,\u0000-\u001f\u007f-\u009f]"
 LABEL_PATTERN = rf"^{_LABEL_CHAR}*[^,\u0000-\u001f\u007f-\u009f{WHITESPACE}]{_LABEL_CHAR}*$"
 
 
+# Where a task is: given on create, changed afterwards only by a move.
+MOVED_ONLY = ("list_id", "parent_id")
+
+
 class TaskSchema(Schema):
     """A task as clients write it (title, description, is_completed) and read it (every column).
 
@@ -149,11 +154,89 @@ class TaskSchema(Schema):
         allow_none=True,
         metadata={"description": "When is_completed last became true; null while false."},
     )
+    list_id = CanonicalUUID(
+        allow_none=True,
+        metadata={
+            "description": "The task's list (null: none). Set on create (a subtask given none goes to its parent's"
+            " list); changed only by POST .../move.",
+            "nullable": True,
+        },
+    )
+    parent_id = CanonicalUUID(
+        allow_none=True,
+        metadata={
+            "description": "The parent task (null: top level), in the same list; at most 5 levels, 1,000 children."
+            " Set on create; changed only by POST .../move.",
+            "nullable": True,
+        },
+    )
+    position = fields.String(
+        dump_only=True,
+        metadata={
+            "description": "Manual order among the siblings (same list_id and parent_id): sort by it as bytes, ties"
+            " by id. Kept by the server.",
+            "example": "a0",
+        },
+    )
     version = fields.Integer(
         dump_only=True, metadata={"description": "Changes on every PUT or PATCH, never repeats; the ETag."}
     )
     created_at = UtcTimestamp(dump_only=True)
     updated_at = UtcTimestamp(dump_only=True)
+
+
+class MoveSchema(Schema):
+    """POST .../tasks/{task_id}/move: where to (each field optional)."""
+
+    class Meta:
+        unknown = RAISE
+
+    list_id = CanonicalUUID(
+        allow_none=True,
+        metadata={"description": "The destination list (null: none); absent: the task's list.", "nullable": True},
+    )
+    parent_id = CanonicalUUID(
+        allow_none=True,
+        metadata={
+            "description": "The new parent (null: top level); absent: the same parent while the list stays, top"
+            " level when list_id changes.",
+            "nullable": True,
+        },
+    )
+    after_id = CanonicalUUID(
+        allow_none=True,
+        metadata={
+            "description": "The sibling to follow at the destination; null: first; absent: last.",
+            "nullable": True,
+        },
+    )
+
+
+class ListSchema(Schema):
+    """A list as clients write it (name) and read it."""
+
+    class Meta:
+        unknown = RAISE
+
+    id = fields.UUID(dump_only=True)
+    user_id = fields.UUID(dump_only=True)
+    name = Text(strip=True, required=True, validate=validate.Length(min=1, max=TITLE_MAX), metadata={"example": "Work"})
+    position = fields.String(
+        dump_only=True, metadata={"description": "Manual order of the user's lists, as bytes.", "example": "a0"}
+    )
+    version = fields.Integer(dump_only=True, metadata={"description": "Changes on every write; the ETag."})
+    created_at = UtcTimestamp(dump_only=True)
+    updated_at = UtcTimestamp(dump_only=True)
+
+
+class ListMoveSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    after_id = CanonicalUUID(
+        allow_none=True,
+        metadata={"description": "The list to follow; null: first; absent: last.", "nullable": True},
+    )
 
 
 class QuerySchema(Schema):
@@ -196,6 +279,8 @@ class TaskListQuerySchema(QuerySchema):
         LABELS_MAX,
         metadata={"description": "Comma-separated labels: tasks carrying every one (case is ignored)."},
     )
+    list_id = QueryId(metadata={"description": "A list's id (its tasks, at every level), or `none`: tasks in no list."})
+    parent_id = QueryId(metadata={"description": "A task's id (its subtasks), or `none`: top-level tasks."})
     due_from = QueryDate(metadata={"description": "Due on or after this date (in the user's zone), YYYY-MM-DD."})
     due_to = QueryDate(metadata={"description": "Due on or before this date (in the user's zone), YYYY-MM-DD."})
     has_due = QueryBoolean()
@@ -234,5 +319,8 @@ class ChangesQuerySchema(QuerySchema):
 user_schema = UserSchema()
 user_patch_schema = UserPatchSchema()
 task_schema = TaskSchema()
+move_schema = MoveSchema()
+list_schema = ListSchema()
+list_move_schema = ListMoveSchema()
 task_list_query_schema = TaskListQuerySchema()
 changes_query_schema = ChangesQuerySchema()

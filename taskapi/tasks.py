@@ -10,7 +10,7 @@ from taskapi.db import connection
 from taskapi.errors import PreconditionFailed, QuotaExceeded, TaskNotFound, UserNotFound, ValidationFailed
 from taskapi.payload import compact, json_answer, json_object
 from taskapi.preconditions import etag, if_match_versions, if_none_match
-from taskapi.schemas import incarnation, task_list_query_schema, task_schema
+from taskapi.schemas import MOVED_ONLY, incarnation, move_schema, task_list_query_schema, task_schema
 
 bp = Blueprint("tasks", __name__, url_prefix="/users/<user_id>/tasks")
 DEFAULT_SORT = "-created_at"
@@ -76,12 +76,17 @@ def create_task(user_id):
 
     def create(conn):
         housekeeping.sweep(conn, "search", housekeeping.fill_search_columns)
-        with stored_columns(conn, user_id, fields) as stored:
-            created = queries.insert_task(conn, user_id, stored, max_tasks=quota)
-        if not created.user_found:
-            raise UserNotFound()
-        if created.task is None:
-            raise QuotaExceeded(details={"limit": quota})
+        # The user's row first: the zone an all-day due needs, and the new task's place (last among its siblings)
+        # cannot change before it commits.
+        with conn.transaction():
+            zone = queries.lock_user_zone(conn, user_id)
+            if zone is None:
+                raise UserNotFound()
+            stored = columns.task_columns(user_id, fields, zone)
+            place = queries.place_new_task(conn, user_id, fields)
+            created = queries.insert_task(conn, user_id, stored, place, max_tasks=quota)
+            if created.task is None:
+                raise QuotaExceeded(details={"limit": quota})
         task = created.task
         return one_task(task, 201, Location=url_for(".get_task", user_id=user_id, task_id=task["id"]))
 
@@ -190,13 +195,13 @@ def get_task(user_id, task_id):
     description="Every writable field: an absent `description` / `is_completed` resets to null / false. With"
     " `If-Match`, only if the task is still at that version (else 412 and nothing changes).",
     parameters=[apidoc.IF_MATCH],
-    body="Task",
+    body="TaskReplace",
     example={"title": "Buy oat milk", "description": None, "is_completed": False, "due": {"date": "2026-12-24"}},
     success=apidoc.ok("Replaced.", "Task", apidoc.ETAG),
     errors=("400", "404task", "412", "413", "415"),
 )
 def replace_task(user_id, task_id):
-    return _update(user_id, task_id, task_schema.load(json_object()))
+    return _update(user_id, task_id, task_schema.load(_writable(json_object())))
 
 
 @bp.patch("/<task_id>")
@@ -213,17 +218,26 @@ def replace_task(user_id, task_id):
     errors=("400", "404task", "412", "413", "415"),
 )
 def patch_task(user_id, task_id):
-    fields = task_schema.load(json_object(), partial=True)
+    fields = task_schema.load(_writable(json_object()), partial=True)
     if not fields:
         raise ValidationFailed(details={"_schema": [f"Give at least one of {', '.join(columns.GROUPS)}."]})
     return _update(user_id, task_id, fields)
+
+
+def _writable(body):
+    """A PUT or PATCH body, refused when it names where the task is: that changes only by a move (which takes the
+    subtree along and keeps the order)."""
+    given = [name for name in MOVED_ONLY if name in body]
+    if given:
+        raise ValidationFailed(details={name: ["Use POST .../tasks/{task_id}/move."] for name in given})
+    return body
 
 
 def _update(user_id, task_id, fields):
     versions = if_match_versions()
     with connection() as conn:
         with stored_columns(conn, user_id, fields) as stored:
-            task = queries.update_task(conn, user_id, task_id, stored, versions)
+            task = queries.write_task(conn, user_id, task_id, stored, versions)
         if task is None:
             raise refused(conn, user_id, task_id)
     return one_task(task)
@@ -248,7 +262,8 @@ def stored_columns(conn, user_id, fields):
     "deleteTask",
     tag="tasks",
     summary="Delete a task",
-    description="With `If-Match`, only if the task is still at that version.",
+    description="With its subtasks, at every level; each deleted task leaves a tombstone in the change feed. With"
+    " `If-Match` (on this task), only if the task is still at that version.",
     parameters=[apidoc.IF_MATCH],
     success=apidoc.NO_CONTENT,
     errors=("400", "404task", "412"),
@@ -257,8 +272,34 @@ def delete_task(user_id, task_id):
     versions = if_match_versions()
     with connection() as conn:
         max_tombstones = current_app.config["TOMBSTONES_PER_USER_MAX"]
-        if not queries.delete_task(conn, user_id, task_id, versions, max_tombstones):
+        if not queries.remove_task(conn, user_id, task_id, versions, max_tombstones):
             raise refused(conn, user_id, task_id)
         retention_days = current_app.config["TOMBSTONE_RETENTION_DAYS"]
         housekeeping.sweep(conn, "tombstones", queries.purge_tombstones, retention_days)
     return "", 204
+
+
+@bp.post("/<task_id>/move")
+@apidoc.operation(
+    "moveTask",
+    tag="tasks",
+    summary="Move a task (and its subtasks) to another place",
+    description="Any of `list_id` (absent: the same list), `parent_id` (absent: the same parent while the list stays,"
+    " top level when it changes) and `after_id` (the sibling to follow at the destination; null: first; absent:"
+    " last). The subtasks follow, keeping their parents and order. A parent that is the task or one of its"
+    " subtasks, deeper than 5 levels, in another list, or with 1,000 subtasks, and an id naming nothing of yours"
+    " are 400 naming the field. With `If-Match`, only if the task is still at that version.",
+    parameters=[apidoc.IF_MATCH],
+    body="Move",
+    example={"list_id": "6f1c2a3e-8a4b-4c5d-9e6f-0a1b2c3d4e5f", "after_id": None},
+    success=apidoc.ok("Moved.", "Task", apidoc.ETAG),
+    errors=("400", "404task", "412", "413", "415"),
+)
+def move_task(user_id, task_id):
+    given = move_schema.load(json_object())
+    versions = if_match_versions()
+    with connection() as conn:
+        task = queries.move_task(conn, user_id, task_id, given, versions)
+        if task is None:
+            raise refused(conn, user_id, task_id)
+    return one_task(task)

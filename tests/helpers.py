@@ -16,11 +16,13 @@ import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "test-secret-of-at-least-32-bytes-long"
-# A task's keys, in the documented order (round 3 added due, priority, labels, completed_at).
+# A task's keys, in the documented order (round 3 added due, priority, labels, completed_at, list_id, parent_id,
+# position).
 TASK_KEYS = [
-    "id", "user_id", "title", "description", "is_completed", "due", "priority", "labels", "completed_at", "version",
-    "created_at", "updated_at",
+    "id", "user_id", "title", "description", "is_completed", "due", "priority", "labels", "completed_at", "list_id",
+    "parent_id", "position", "version", "created_at", "updated_at",
 ]  # fmt: skip
+LIST_KEYS = ["id", "user_id", "name", "position", "version", "created_at", "updated_at"]
 
 
 def token(subject=None, secret=SECRET, **claims):

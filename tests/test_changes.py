@@ -42,7 +42,7 @@ def test_a_full_sync_returns_every_task_and_a_token(client, user_id, make_task):
     answer = changes(client, user_id)
     assert sorted(t["id"] for t in answer["upserted"]) == sorted(t["id"] for t in tasks)
     assert answer["deleted"] == [] and answer["has_more"] is False and answer["next_since"]
-    assert set(answer) == {"upserted", "deleted", "next_since", "has_more"}
+    assert set(answer) == {"upserted", "deleted", "lists_upserted", "lists_deleted", "next_since", "has_more"}
 
 
 def test_an_incremental_sync_returns_only_what_changed_deletions_included(client, user_id, make_task):

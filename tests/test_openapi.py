@@ -56,7 +56,7 @@ def test_every_error_code_of_the_spec_is_documented():
         "VALIDATION_ERROR", "INVALID_JSON", "USER_NOT_FOUND", "TASK_NOT_FOUND", "NOT_FOUND", "METHOD_NOT_ALLOWED",
         "UNSUPPORTED_MEDIA_TYPE", "PAYLOAD_TOO_LARGE", "CONFLICT", "SERVICE_UNAVAILABLE", "INTERNAL_ERROR",
         "UNAUTHORIZED", "FORBIDDEN", "PRECONDITION_FAILED", "IDEMPOTENCY_KEY_REUSED", "IDEMPOTENCY_KEY_IN_USE",
-        "QUOTA_EXCEEDED", "SYNC_TOKEN_EXPIRED",
+        "QUOTA_EXCEEDED", "SYNC_TOKEN_EXPIRED", "LIST_NOT_FOUND",
         "TOO_MANY_REQUESTS", "REQUEST_TIMEOUT", "NOT_IMPLEMENTED", "HTTP_VERSION_NOT_SUPPORTED",  # nginx's own
         "URI_TOO_LONG", "REQUEST_HEADER_FIELDS_TOO_LARGE",  # gunicorn's own answers, in the same envelope
     }  # fmt: skip
@@ -154,13 +154,13 @@ def test_documented_title_pattern_means_what_the_server_does():
 @pytest.mark.parametrize("mode", ["jwt", "none"])
 def test_every_operation_has_an_id_a_tag_a_summary_a_description_and_its_500(mode):
     document = openapi.build(mode)
-    assert {tag["name"] for tag in document["tags"]} == {"users", "tasks", "health"}
+    assert {tag["name"] for tag in document["tags"]} == {"users", "tasks", "lists", "health"}
     ids = []
     for path, item in document["paths"].items():
         for method, operation in item.items():
             if method in METHODS:
                 ids.append(operation["operationId"])
-                assert operation["tags"][0] in {"users", "tasks", "health"}, (path, method)
+                assert operation["tags"][0] in {"users", "tasks", "lists", "health"}, (path, method)
                 assert operation["summary"] and "`" not in operation["summary"], (path, method)
                 assert operation["description"], (path, method)
                 assert "500" in operation["responses"], (path, method)

@@ -154,8 +154,8 @@ def test_the_json_postgresql_writes_is_exactly_what_the_schema_dumps(app, user_i
         make_task("t", due={"date": "2026-03-29", "time": "03:30", "time_zone": "Europe/Berlin"}, priority="low"),
     ]
     columns = (
-        "id, user_id, title, description, is_completed, priority, labels, completed_at, version, created_at,"
-        " updated_at, due_date, due_time, due_zone, due_at"
+        "id, user_id, title, description, is_completed, priority, labels, completed_at, list_id, parent_id, position,"
+        " version, created_at, updated_at, due_date, due_time, due_zone, due_at"
     )
     with app.app_context(), connection() as conn:
         for sample in samples:

@@ -4,7 +4,7 @@ Values are always bound parameters; every statement on `tasks` (and `tombstones`
 clause. Handlers import this package and call its functions; the statements never leave it.
 """
 
-from taskapi.queries.changes import fetch_changes, purge_tombstones
+from taskapi.queries.changes import DELETED_LIST, DELETED_TASK, LIST, TASK, fetch_changes, purge_tombstones
 from taskapi.queries.keys import (
     NO_USER_SCOPE,
     claim_key,
@@ -15,6 +15,16 @@ from taskapi.queries.keys import (
     trim_keys,
 )
 from taskapi.queries.labels import fetch_labels
+from taskapi.queries.lists import (
+    delete_list,
+    fetch_list,
+    fetch_list_version,
+    fetch_lists,
+    insert_list,
+    move_list,
+    rename_list,
+)
+from taskapi.queries.order import LAST
 from taskapi.queries.pages import SORTS, Page, list_tasks
 from taskapi.queries.tasks import (
     Created,
@@ -26,6 +36,7 @@ from taskapi.queries.tasks import (
     store_search_columns,
     update_task,
 )
+from taskapi.queries.tree import move_task, place_new_task, remove_task, write_task
 from taskapi.queries.users import (
     delete_user,
     fetch_user,
@@ -37,6 +48,22 @@ from taskapi.queries.users import (
 )
 
 __all__ = [
+    "DELETED_LIST",
+    "DELETED_TASK",
+    "LIST",
+    "TASK",
+    "write_task",
+    "remove_task",
+    "place_new_task",
+    "move_task",
+    "rename_list",
+    "move_list",
+    "insert_list",
+    "fetch_lists",
+    "fetch_list_version",
+    "fetch_list",
+    "delete_list",
+    "LAST",
     "NO_USER_SCOPE",
     "SORTS",
     "Created",

@@ -4,37 +4,47 @@ from dataclasses import dataclass
 
 from psycopg.rows import tuple_row
 
-from taskapi.queries.tasks import JSON_BYTES, TASK_JSON
+from taskapi.queries.lists import LIST_JSON
+from taskapi.queries.tasks import JSON_BYTES, JSON_OVERHEAD, TASK_JSON
 
 TOMBSTONE_BYTES = 80  # at most, for {"id", "deleted_at"}
+# What a change is: its `kind` in CHANGES.
+TASK, DELETED_TASK, LIST, DELETED_LIST = range(4)
 
 # One snapshot: the user's counter, incarnation and tombstone floor, and the next changes after `since` in counter
-# order: tasks in their latest state (a task's row carries the number of its last write) and tombstones of deleted
-# ones. A task is either in `tasks` or deleted, so it appears at most once. The changes stop before the one whose
-# JSON would pass the byte budget (always keeping the first), and only those kept get their JSON made.
+# order: tasks and lists in their latest state (a row carries the number of its last write) and tombstones of
+# deleted ones. A task or list is either in its table or deleted, so it appears at most once. The changes stop
+# before the one whose JSON would pass the byte budget (always keeping the first), and only those kept get their
+# JSON made.
 CHANGES = f"""
 SELECT owner.change_seq, owner.tombstone_floor, owner.created_at,
-       page.change_seq, page.deleted, page.deleted_at, page.id, page.fetched, {TASK_JSON}
+       page.change_seq, page.kind, page.deleted_at, page.id, page.fetched, {TASK_JSON}, {LIST_JSON}
 FROM (SELECT 1) AS one
 LEFT JOIN users AS owner ON owner.id = %(user_id)s
 LEFT JOIN LATERAL (
-    SELECT change_seq, deleted, deleted_at, id, fetched FROM (
-        SELECT change_seq, deleted, deleted_at, id, size,
+    SELECT change_seq, kind, deleted_at, id, fetched FROM (
+        SELECT change_seq, kind, deleted_at, id, size,
                sum(size) OVER (ORDER BY change_seq) - size AS before, count(*) OVER () AS fetched
         FROM (
-            (SELECT change_seq, false AS deleted, NULL::timestamptz AS deleted_at, id, {JSON_BYTES} AS size
+            (SELECT change_seq, {TASK} AS kind, NULL::timestamptz AS deleted_at, id, {JSON_BYTES} AS size
              FROM tasks WHERE user_id = %(user_id)s AND change_seq > %(since)s
              ORDER BY change_seq LIMIT %(limit)s)
             UNION ALL
-            (SELECT change_seq, true, deleted_at, task_id, {TOMBSTONE_BYTES}
+            (SELECT change_seq, CASE WHEN is_list THEN {DELETED_LIST} ELSE {DELETED_TASK} END, deleted_at, task_id,
+                    {TOMBSTONE_BYTES}
              FROM tombstones WHERE user_id = %(user_id)s AND change_seq > %(since)s
+             ORDER BY change_seq LIMIT %(limit)s)
+            UNION ALL
+            (SELECT change_seq, {LIST}, NULL, id, {JSON_OVERHEAD} + octet_length(name) * 6
+             FROM lists WHERE user_id = %(user_id)s AND change_seq > %(since)s
              ORDER BY change_seq LIMIT %(limit)s)
             ORDER BY change_seq LIMIT %(limit)s
         ) AS next_changes
     ) AS sized
     WHERE before = 0 OR before + size <= %(budget)s
 ) AS page ON owner.id IS NOT NULL
-LEFT JOIN tasks ON tasks.user_id = %(user_id)s AND tasks.id = page.id AND NOT page.deleted
+LEFT JOIN tasks ON tasks.user_id = %(user_id)s AND tasks.id = page.id AND page.kind = {TASK}
+LEFT JOIN lists ON lists.user_id = %(user_id)s AND lists.id = page.id AND page.kind = {LIST}
 ORDER BY page.change_seq
 """
 
@@ -63,10 +73,10 @@ RETURNING counted.n
 @dataclass
 class Change:
     change_seq: int
-    deleted: bool
+    kind: int  # TASK, DELETED_TASK, LIST or DELETED_LIST
     deleted_at: object  # a datetime for a deletion, else None
     id: object
-    task: str | None  # the task's JSON, for an upsert
+    json: str | None  # the task's or list's JSON, for an upsert
 
 
 @dataclass
@@ -87,7 +97,12 @@ def fetch_changes(conn, user_id, since, limit, budget):
     current_seq, floor, created_at, *_ = rows[0]
     if current_seq is None:
         return None
-    changes = [Change(*row[3:7], task=row[8]) for row in rows if row[3] is not None]
+    json_of = {TASK: 8, LIST: 9}  # a deletion has none (the columns then hold the JSON of an all-NULL row)
+    changes = [
+        Change(*row[3:7], json=row[json_of[row[4]]] if row[4] in json_of else None)
+        for row in rows
+        if row[3] is not None
+    ]
     return Changes(changes, rows[0][7] or 0, current_seq, floor, created_at)
 
 

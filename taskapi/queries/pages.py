@@ -12,6 +12,7 @@ from functools import cache
 
 from psycopg.rows import tuple_row
 
+from taskapi.queries.order import LIST_KEY, PARENT_KEY
 from taskapi.queries.tasks import JSON_COLUMNS, TASK_JSON
 
 # The far future and past that stand for "no due" in sort=due and sort=-due (due dates end before year 9000), so
@@ -32,6 +33,7 @@ SORTS = {
     "-due": (DUE_LAST_DESC, "DESC", "timestamp"),
     "priority": ("priority", "ASC", "integer"),
     "-priority": ("priority", "DESC", "integer"),
+    "position": ("position", "ASC", "text"),
 }
 
 _LOOKUP = "(title_keys || description_keys || label_hashes)"
@@ -41,6 +43,9 @@ _SEARCHED = "(coalesce(search_title, lower(title)) || E'\\n' || coalesce(search_
 # filter -> its condition, on the parameters the caller gives for it. Each is served by an index leading with
 # user_id, or by the GIN index of the lookup keys (which are scoped to the user).
 FILTERS = {
+    # A sibling group (both given) is read in position order from its index (migration 0014).
+    "list_id": f"{LIST_KEY} = %(list_key)s",
+    "parent_id": f"{PARENT_KEY} = %(parent_key)s",
     "is_completed": "is_completed = %(is_completed)s",
     "priority": "priority = ANY(%(priority)s::smallint[])",
     "label": f"{_LOOKUP} @> %(label_hashes)s::integer[] AND label_keys @> %(label)s::text[]",

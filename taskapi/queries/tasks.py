@@ -24,26 +24,27 @@ COMPLETED_AT = "coalesce(tasks.completed_at, CASE WHEN tasks.is_completed THEN t
 TASK_JSON = f"""(SELECT row_to_json(task)::text FROM (SELECT
     tasks.id, tasks.user_id, tasks.title, tasks.description, tasks.is_completed, {_DUE_JSON} AS due,
     (ARRAY['none', 'low', 'medium', 'high', 'urgent'])[tasks.priority + 1] AS priority, tasks.labels,
-    {_UTC.format(COMPLETED_AT)} AS completed_at, tasks.version,
+    {_UTC.format(COMPLETED_AT)} AS completed_at, tasks.list_id, tasks.parent_id, tasks.position, tasks.version,
     {_UTC.format("tasks.created_at")} AS created_at, {_UTC.format("tasks.updated_at")} AS updated_at
 ) AS task)"""
 # The columns TASK_JSON reads: a statement that makes it from a subquery (a page) selects these under the name tasks.
 JSON_COLUMNS = (
     "id, user_id, title, description, is_completed, due_date, due_time, due_zone, due_at, priority, labels,"
-    " completed_at, version, created_at, updated_at"
+    " completed_at, list_id, parent_id, position, version, created_at, updated_at"
 )
 # What a task's JSON takes, in bytes, known before it is made: its title, description and labels as JSON (kept by
 # a trigger on every write; the stored length for rows older than that column) and at most this for the rest.
 JSON_OVERHEAD = 512
 JSON_BYTES = f"""({JSON_OVERHEAD} + coalesce(
     text_bytes, octet_length(title) + coalesce(octet_length(description), 0)))"""
-# What a statement answering with one task returns: its id (for Location), its version (for ETag), its JSON.
-_ONE_TASK = f"tasks.id, tasks.version, {TASK_JSON} AS task"
+# What a statement answering with one task returns: its id (for Location), its version (for ETag), its JSON; and
+# for the cascades, its completion.
+_ONE_TASK = f"tasks.id, tasks.version, {TASK_JSON} AS task, tasks.is_completed, tasks.completed_at"
 
 # If-Match, decided by the write itself: a row whose version is not among those allowed is not touched. A
 # concurrent writer that got there first makes PostgreSQL re-check this condition on the row it left, so of two
 # writers sending the same If-Match exactly one matches.
-_VERSION_MATCHES = "(%(versions)s::bigint[] IS NULL OR tasks.version = ANY(%(versions)s::bigint[]))"
+VERSION_MATCHES = "(%(versions)s::bigint[] IS NULL OR tasks.version = ANY(%(versions)s::bigint[]))"
 
 # Every stored column a write may set, with its type (a NULL parameter needs one).
 _WRITTEN = {
@@ -81,15 +82,17 @@ _FIELD_OF = {
 }
 
 # The quota is part of the user's row update: a writer that waited for the lock re-checks it on the row its
-# predecessor left, so concurrent creates can never pass it together. No row back: no such user, or no room.
+# predecessor left, so concurrent creates can never pass it together. No row back: no such user, or no room. The
+# caller took the user's row already (its transaction chose the position under that lock).
 INSERT_TASK = f"""
 WITH owner AS (
     UPDATE users SET change_seq = change_seq + 1, task_count = task_count + 1
     WHERE id = %(user_id)s AND task_count < %(max_tasks)s
     RETURNING id, change_seq
 )
-INSERT INTO tasks (user_id, change_seq, completed_at, {", ".join(_WRITTEN)})
+INSERT INTO tasks (user_id, change_seq, completed_at, list_id, parent_id, position, {", ".join(_WRITTEN)})
 SELECT id, change_seq, CASE WHEN %(is_completed)s::boolean THEN now() END,
+       %(list_id)s::uuid, %(parent_id)s::uuid, %(position)s,
        {", ".join(f"%({column})s::{kind}" for column, kind in _WRITTEN.items())}
 FROM owner
 RETURNING {_ONE_TASK}
@@ -103,7 +106,12 @@ SELECT_TASK_VERSION = "SELECT version FROM tasks WHERE user_id = %(user_id)s AND
 # (`set_<field>`), else kept. completed_at follows is_completed: set by the write that makes it true, kept by writes
 # that leave it true, cleared with it. A write that finds no task (or a stale If-Match) still used a number of the
 # counter: a gap, which the change feed does not mind.
+# `guarded`: the write is refused (no row back) when it would cascade (completing a task with children, reopening
+# a subtask), so that the caller can do that in a transaction; the row's child_count and parent_id are re-read
+# under its lock, so a child added meanwhile is seen. Most tasks have neither: one statement, one round trip.
 _NEW_IS_COMPLETED = "CASE WHEN %(set_is_completed)s THEN %(is_completed)s::boolean ELSE tasks.is_completed END"
+_CASCADES = """(%(set_is_completed)s AND CASE WHEN %(is_completed)s::boolean THEN tasks.child_count > 0
+    ELSE tasks.parent_id IS NOT NULL END)"""
 UPDATE_TASK = f"""
 WITH owner AS (
     UPDATE users SET change_seq = change_seq + 1 WHERE id = %(user_id)s RETURNING change_seq
@@ -123,7 +131,8 @@ UPDATE tasks SET
     updated_at = now(),
     change_seq = owner.change_seq
 FROM owner
-WHERE tasks.user_id = %(user_id)s AND tasks.id = %(task_id)s AND {_VERSION_MATCHES}
+WHERE tasks.user_id = %(user_id)s AND tasks.id = %(task_id)s AND {VERSION_MATCHES}
+    AND NOT (%(guarded)s AND {_CASCADES})
 RETURNING {_ONE_TASK}
 """
 
@@ -132,14 +141,20 @@ RETURNING {_ONE_TASK}
 # deleted. The deleted task leaves a tombstone carrying its change number, for the change feed. Beyond the user's
 # bound, the oldest tombstones collapse to make room (the count lives on the user's row, beside the task count),
 # and the floor remembers the newest number collapsed: a sync token from before it may have missed a deletion.
+# Only a task without children goes here (child_count, re-read under the row's lock); its parent has one child
+# less. A subtree is deleted by queries.delete_subtree.
 DELETE_TASK = f"""
 WITH owner AS (
     SELECT id, change_seq + 1 AS seq, task_count, tombstone_count FROM users WHERE id = %(user_id)s FOR NO KEY UPDATE
 ),
 gone AS (
     DELETE FROM tasks USING owner
-    WHERE tasks.user_id = %(user_id)s AND tasks.id = %(task_id)s AND {_VERSION_MATCHES}
-    RETURNING tasks.id, owner.seq
+    WHERE tasks.user_id = %(user_id)s AND tasks.id = %(task_id)s AND {VERSION_MATCHES} AND tasks.child_count = 0
+    RETURNING tasks.id, tasks.parent_id, owner.seq
+),
+parent AS (
+    UPDATE tasks SET child_count = child_count - 1
+    WHERE tasks.user_id = %(user_id)s AND tasks.id = (SELECT parent_id FROM gone)
 ),
 collapsed AS (
     DELETE FROM tombstones WHERE user_id = %(user_id)s AND change_seq IN (
@@ -161,6 +176,40 @@ INSERT INTO tombstones (user_id, change_seq, task_id)
 SELECT %(user_id)s, seq, id FROM gone
 RETURNING task_id
 """
+
+# Many tasks at once (a subtree, a list's tasks: at most DELETE_BATCH a statement), each leaving a tombstone with a
+# change number of its own, in a transaction that took the user's row; then the tombstones beyond the user's bound
+# collapse, oldest first.
+DELETE_TASK_IDS = """
+WITH gone AS (
+    DELETE FROM tasks WHERE user_id = %(user_id)s AND id = ANY(%(ids)s::uuid[]) RETURNING id
+),
+numbered AS (SELECT id, row_number() OVER (ORDER BY id) AS k FROM gone),
+owner AS (
+    UPDATE users SET
+        change_seq = change_seq + (SELECT count(*) FROM gone),
+        task_count = task_count - (SELECT count(*) FROM gone),
+        tombstone_count = tombstone_count + (SELECT count(*) FROM gone)
+    WHERE id = %(user_id)s
+    RETURNING change_seq - (SELECT count(*) FROM gone) AS base
+)
+INSERT INTO tombstones (user_id, change_seq, task_id)
+SELECT %(user_id)s, owner.base + numbered.k, numbered.id FROM numbered, owner
+"""
+TRIM_TOMBSTONES = """
+WITH collapsed AS (
+    DELETE FROM tombstones WHERE user_id = %(user_id)s AND change_seq IN (
+        SELECT change_seq FROM tombstones WHERE user_id = %(user_id)s
+        ORDER BY change_seq
+        LIMIT (SELECT GREATEST(tombstone_count - %(max_tombstones)s, 0) FROM users WHERE id = %(user_id)s))
+    RETURNING change_seq
+)
+UPDATE users SET
+    tombstone_count = tombstone_count - (SELECT count(*) FROM collapsed),
+    tombstone_floor = GREATEST(tombstone_floor, (SELECT max(change_seq) FROM collapsed))
+WHERE id = %(user_id)s AND EXISTS (SELECT 1 FROM collapsed)
+"""
+DELETE_BATCH = 1000
 
 
 # Tasks written before migration 0009, which have no search columns yet; a bounded batch, never waiting on a writer.
@@ -186,9 +235,11 @@ class Created:
     user_found: bool
 
 
-def insert_task(conn, user_id, columns, max_tasks=2**62):
-    """Insert a task with `columns` (columns.task_columns of every field); Created says how it went."""
-    task = conn.execute(INSERT_TASK, {**columns, "user_id": user_id, "max_tasks": max_tasks}).fetchone()
+def insert_task(conn, user_id, columns, place, max_tasks=2**62):
+    """Insert a task with `columns` (columns.task_columns of every field) where `place` (tree.Place) says, in the
+    caller's transaction, which took the user's row; Created says how it went."""
+    params = {**columns, "user_id": user_id, "max_tasks": max_tasks, **place.columns()}
+    task = conn.execute(INSERT_TASK, params).fetchone()
     if task is not None:
         return Created(task=task, user_found=True)
     # Refused: say why (a second statement, on this path only).
@@ -204,18 +255,31 @@ def fetch_task_version(conn, user_id, task_id):
     return None if row is None else row["version"]
 
 
-def update_task(conn, user_id, task_id, columns, versions=None):
+def update_task(conn, user_id, task_id, columns, versions=None, guarded=False):
     """Apply `columns` (columns.task_columns of the fields given; a PUT gives all of them) if the task's version is
-    among `versions` (None: any); the updated task, or None when not found or not matched."""
-    return conn.execute(
-        UPDATE_TASK, {**columns, "user_id": user_id, "task_id": task_id, "versions": versions}
-    ).fetchone()
+    among `versions` (None: any); the updated task, or None when not found, not matched, or (`guarded`) when the
+    write would cascade."""
+    params = {**columns, "user_id": user_id, "task_id": task_id, "versions": versions, "guarded": guarded}
+    return conn.execute(UPDATE_TASK, params).fetchone()
 
 
 def delete_task(conn, user_id, task_id, versions=None, max_tombstones=2**62):
-    """True when deleted; False when not found, or its version is not among `versions` (None: any)."""
+    """True when deleted; False when not found, its version is not among `versions` (None: any), or it has
+    children (then queries.delete_subtree)."""
     params = {"user_id": user_id, "task_id": task_id, "versions": versions, "max_tombstones": max_tombstones}
     return conn.execute(DELETE_TASK, params).fetchone() is not None
+
+
+def delete_task_ids(conn, user_id, ids, max_tombstones):
+    """Delete these tasks of the user's, each leaving a tombstone, DELETE_BATCH a statement (each then collapsing
+    the tombstones beyond `max_tombstones`), in the caller's transaction, which took the user's row."""
+    for start in range(0, len(ids), DELETE_BATCH):
+        conn.execute(DELETE_TASK_IDS, {"user_id": user_id, "ids": ids[start : start + DELETE_BATCH]})
+        trim_tombstones(conn, user_id, max_tombstones)
+
+
+def trim_tombstones(conn, user_id, max_tombstones):
+    conn.execute(TRIM_TOMBSTONES, {"user_id": user_id, "max_tombstones": max_tombstones})
 
 
 def fetch_unkeyed_tasks(conn, batch):
