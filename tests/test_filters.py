@@ -820,6 +820,8 @@ def test_labels_and_cursors_stay_with_their_user(api, world):
 # --- 9: every filter is served by an index ---------------------------------------------------------------------
 
 BIG, NEIGHBOURS, NEIGHBOUR_TASKS = 5000, 4, 1500
+# A fifth of the big user's tasks are in this list (ids the filters name; the list itself need not exist for a plan).
+IN_LIST, SOME_PARENT = "0b7e4a8c-1f2d-4e3a-9b5c-6d7e8f9a0b1c", "1c8f5b9d-2a3e-4f4b-8c6d-7e8f9a0b1c2d"
 
 
 def insert_tasks(conn, user, count):
@@ -843,8 +845,9 @@ def insert_tasks(conn, user, count):
         columns = task_columns(user, task_schema.load(body), "UTC")
         stamp = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=n)
         rows.append({**columns, "user_id": user, "stamp": stamp, "done_at": stamp if n % 4 == 0 else None})
-    names = ", ".join(_WRITTEN)
-    values = ", ".join(f"%({column})s::{kind}" for column, kind in _WRITTEN.items())
+        rows[-1] |= {"list_id": IN_LIST if n % 5 == 0 else None, "position": f"a{n % 62}"}
+    names = ", ".join([*_WRITTEN, "list_id", "position"])
+    values = ", ".join([*(f"%({column})s::{kind}" for column, kind in _WRITTEN.items()), "%(list_id)s", "%(position)s"])
     conn.execute("INSERT INTO users (id) VALUES (%s)", (user,))
     with conn.cursor() as cur:
         cur.executemany(
@@ -905,7 +908,7 @@ def explain(database_url, user, query, sort="-created_at", start="first"):
     for values in conditions.values():
         params |= values
     if start == "after":  # a keyset seek from the middle of the list, with a value of the sort's kind
-        kind = {"due": datetime(2026, 6, 1, tzinfo=UTC), "priority": 2, "title": "task 2500"}
+        kind = {"due": datetime(2026, 6, 1, tzinfo=UTC), "priority": 2, "title": "task 2500", "position": "a5"}
         value = kind.get(sort.lstrip("-"), datetime(2026, 1, 1, 1, tzinfo=UTC))
         params |= {"after_value": value, "after_id": uuid.uuid4()}
     statement = page_statement(sort, start, tuple(sorted(conditions)))
@@ -944,6 +947,11 @@ INDEXED = [
     "q=milk",
     "q=bread",
     "q=errand milk",
+    f"list_id={IN_LIST}",
+    "list_id=none",
+    f"parent_id={SOME_PARENT}",
+    "parent_id=none",
+    f"list_id={IN_LIST}&parent_id=none",
 ]
 
 
@@ -957,6 +965,20 @@ def test_every_filter_is_served_by_an_index(database_url, big_user, query, start
         assert node_type in ("Index Scan", "Index Only Scan", "Bitmap Heap Scan"), scans
         for name, condition in indexes:
             assert name == "tasks_lookup_keys_idx" or (name and "user_id" in condition), scans
+
+
+@pytest.mark.parametrize("start", ["first", "after"])
+@pytest.mark.parametrize("query", [f"list_id={IN_LIST}&parent_id=none", "list_id=none&parent_id=none"])
+def test_a_sibling_group_is_read_in_manual_order_from_its_index(database_url, big_user, query, start):
+    """sort=position within one sibling group: the group's index gives the order, so a page costs the same at any
+    size of the group (no sort of the group's tasks)."""
+    plan = explain(database_url, big_user, query, "position", start)
+    # (The statement's last step orders the page's own rows, at most limit + 1 of them: that sort is not this one.)
+    [limit] = [node for node in plan_nodes(plan) if node["Node Type"] == "Limit"]
+    assert not [node for node in plan_nodes(limit) if node["Node Type"] in ("Sort", "Incremental Sort")], plan
+    # The group's own index, or the list's (in position order too; with parent_id as a filter on it).
+    used = {name for _, indexes in task_scans(plan) for name, _ in indexes}
+    assert used in ({"tasks_user_group_idx"}, {"tasks_user_list_idx"}), task_scans(plan)
 
 
 @pytest.mark.parametrize("query", ["label=rare", "q=milk", "q=milk errand", "label=rare&q=task"])
