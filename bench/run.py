@@ -4,7 +4,7 @@ Seeds a fresh `taskapi_bench` database (users x tasks), starts gunicorn, drives 
 req/s, p50 and p99 per workload. For the comparison with the seed design, see the README (Performance).
 
     python bench/run.py [--duration 10] [--connections 32] [--workers 2] [--users 100] [--tasks-per-user 200]
-                        [--workloads list,get,create,update,mixed,depth,filters] [--auth none,hs256,rs256]
+                        [--workloads list,get,create,update,mixed,depth,filters,order] [--auth none,hs256,rs256]
 
 Each `--auth` mode gets its own gunicorn: `none` (AUTH_MODE=none), `hs256` (a JWT_SECRET) or `rs256` (keys from a
 JWKS served by this script), every request carrying its user's token; the difference is the cost of authentication.
@@ -166,7 +166,11 @@ def wrk_fixed(args, url, headers):
     command = ["wrk", "-t2", f"-c{args.connections}", f"-d{args.duration}s", "--latency"]
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
-    out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    return wrk_numbers(subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout)
+
+
+def wrk_numbers(out):
+    """req/s, p50 and p99 (ms) of wrk's --latency output."""
     percent = {line.split()[0]: line.split()[1] for line in out.splitlines() if line.strip()[:3] in ("50%", "99%")}
     rps = float(next(line.split()[1] for line in out.splitlines() if line.startswith("Requests/sec")))
 
@@ -264,6 +268,68 @@ def run_filters(args, url, base, mode, mint):
         print(f"{mode:8}{label}: cursor page p50, 100,000 vs 500 tasks: {ratio:.2f}x", flush=True)
 
 
+# `order`: manual order. A user whose one list holds 100,000 top-level tasks and one whose list holds 500: a cursor
+# page (sort=position, count=none, limit 20) from the middle of each. And a user whose list holds 10,000 siblings:
+# moves after a random sibling against PATCHes of the same tasks, each driven alone by wrk (bench/order.lua).
+ORDER_USERS = {"big": 100_000, "small": 500, "movers": 10_000}
+
+
+def seed_order(url):
+    from taskapi import positions
+
+    users = {}
+    with psycopg.connect(url, autocommit=True) as conn:
+        for name, count in ORDER_USERS.items():
+            user = conn.execute("INSERT INTO users (list_count) VALUES (1) RETURNING id").fetchone()[0]
+            list_id = conn.execute(
+                "INSERT INTO lists (user_id, name, position, change_seq) VALUES (%s, 'Work', 'a0', 1) RETURNING id",
+                (user,),
+            ).fetchone()[0]
+            with conn.cursor().copy(
+                "COPY tasks (user_id, title, list_id, position, change_seq, created_at, updated_at) FROM STDIN"
+            ) as copy:
+                stamp = datetime.now(UTC)
+                for n, key in enumerate(positions.spread(count), start=2):
+                    copy.write_row([user, f"Task {n}", list_id, key, n, stamp, stamp])
+            conn.execute("UPDATE users SET task_count = %s, change_seq = %s WHERE id = %s", (count, count + 1, user))
+            users[name] = (user, list_id)
+        conn.execute("VACUUM ANALYZE tasks")
+    return users
+
+
+def run_order(args, url, base, mode, mint):
+    users = seed_order(url)
+    results = {}
+    for name in ("big", "small"):
+        user, list_id = users[name]
+        token = mint(user)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        path, group = f"/users/{user}/tasks", f"list_id={list_id}&parent_id=none&sort=position"
+        cursor = cursor_at(base, path, headers, ORDER_USERS[name] // 2, group)
+        rps, p50, p99 = wrk_fixed(args, f"{base}{path}?limit=20&count=none&cursor={cursor}", headers)
+        results[name] = p50
+        print(f"{mode:8}{'position ' + name:22}{rps:10.1f}{p50:10.2f}{p99:10.2f}", flush=True)
+    print(f"{mode:8}position: cursor page p50, 100,000 vs 500 siblings: {results['big'] / results['small']:.2f}x")
+    user, _ = users["movers"]
+    token = mint(user)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with psycopg.connect(url) as conn:
+        ids = [str(row[0]) for row in conn.execute("SELECT id FROM tasks WHERE user_id = %s", (user,))]
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as group:
+        group.write("\n".join([f"/users/{user}/tasks/", *ids]) + "\n")
+    for workload in ("patch", "move"):
+        command = ["wrk", "-t2", f"-c{args.connections}", f"-d{args.duration}s", "--latency"]
+        command += [arg for name, value in headers.items() for arg in ("-H", f"{name}: {value}")]
+        command += ["-s", str(ROOT / "bench" / "order.lua"), base, "--", workload, group.name]
+        out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        rps, p50, p99 = wrk_numbers(out)
+        errors = next((line.split()[-1] for line in out.splitlines() if "Non-2xx" in line), "0")
+        results[workload] = p50
+        print(f"{mode:8}{workload + ' of 10,000':22}{rps:10.1f}{p50:10.2f}{p99:10.2f}{errors:>8}", flush=True)
+    os.unlink(group.name)
+    print(f"{mode:8}move: p50 against a PATCH's among 10,000 siblings: {results['move'] / results['patch']:.2f}x")
+
+
 def count_matches(base, path, headers, query):
     request = urllib.request.Request(f"{base}{path}?limit=1&count=exact&{query}", headers=headers)
     with urllib.request.urlopen(request) as response:
@@ -280,7 +346,7 @@ def main():
     ap.add_argument(
         "--workloads",
         default=",".join(WORKLOADS),
-        help="comma-separated subset of " + ",".join([*WORKLOADS, "depth", "filters"]),
+        help="comma-separated subset of " + ",".join([*WORKLOADS, *SCENARIOS]),
     )
     ap.add_argument("--auth", default="none", help="comma-separated subset of none,hs256,rs256")
     args = ap.parse_args()
@@ -319,8 +385,8 @@ def run_mode(args, url, mode):
     try:
         wait_up(base, gunicorn)
         for workload in args.workloads.split(","):
-            if workload in ("depth", "filters"):
-                (run_depth if workload == "depth" else run_filters)(args, url, base, mode, mint)
+            if workload in SCENARIOS:
+                SCENARIOS[workload](args, url, base, mode, mint)
                 continue
             seed(url, args.users, args.tasks_per_user, pairs, mint)
             out = subprocess.run(
@@ -343,6 +409,8 @@ def run_mode(args, url, mode):
         gunicorn.wait(30)
         shutil.rmtree(tmp, ignore_errors=True)
 
+
+SCENARIOS = {"depth": run_depth, "filters": run_filters, "order": run_order}
 
 if __name__ == "__main__":
     main()

@@ -130,6 +130,18 @@ def test_the_change_feed_of_20000_large_tasks_is_bounded_in_bytes_and_time(crowd
     assert status == 200 and feed["has_more"] and 1 <= len(feed["upserted"]) < 1000 and took < 0.5
 
 
+def test_the_first_move_among_20000_tasks_from_before_lists_renumbers_within_the_statement_timeout(crowded):
+    """Tasks from before migration 0012 share position '' (in id order); the first move that needs a key between
+    two of them renumbers the whole group, 1,000 tasks a statement. The order is kept, the moved task in its slot."""
+    base = f"{crowded['url']}/users/{crowded['user']}/tasks"
+    group = "list_id=none&parent_id=none&sort=position&count=none&limit=3"
+    first, second, third = (task["id"] for task in http("GET", f"{base}?{group}")[2]["items"])
+    status, moved, took = timed("POST", f"{base}/{third}/move", {"after_id": first})
+    print(f"\nthe first move among 20,000 large tasks from before round 3 (renumbering them): {took:.2f} s")
+    assert status == 200, moved
+    assert [task["id"] for task in http("GET", f"{base}?{group}")[2]["items"]] == [first, third, second]
+
+
 def test_a_user_at_the_quota_of_large_tasks_is_deleted_within_the_statement_timeout(crowded):
     """Run last in this module: it deletes the crowded user (20,000 large tasks, a 1 s statement timeout)."""
     base = f"{crowded['url']}/users/{crowded['user']}"

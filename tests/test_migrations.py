@@ -19,7 +19,7 @@ def tables(url):
     return {name for (name,) in rows if not name.startswith("_yoyo") and name != "yoyo_lock"}
 
 
-SCHEMA = {"users", "tasks", "idempotency_keys", "tombstones", "service_secrets"}
+SCHEMA = {"users", "tasks", "lists", "idempotency_keys", "tombstones", "service_secrets"}
 ROUND_1 = "0001.create-users-and-tasks"
 
 

@@ -18,6 +18,7 @@ NIL = UUID(int=0)
 PARENT_KEY = "coalesce(parent_id, '00000000-0000-0000-0000-000000000000'::uuid)"
 LIST_KEY = "coalesce(list_id, '00000000-0000-0000-0000-000000000000'::uuid)"
 LAST = object()  # after_id absent: the end of the group
+RENUMBER_BATCH = 250
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,8 @@ def position(conn, group, after=LAST, moving=NIL):
     group is renumbered first, in its order, with a slot left for the moving row."""
     params = {**group.params, "moving": moving}
     if after is LAST:
-        before, following = _one(conn, _LAST, group, params), None
+        # The last key is '' only when every sibling is from before round 3: anything sorts after them.
+        before, following = _one(conn, _LAST, group, params) or None, None
     elif after is None:
         before, following = None, _one(conn, _FIRST, group, params)
     else:
@@ -94,8 +96,12 @@ def position(conn, group, after=LAST, moving=NIL):
     slot = len(ids) if after is LAST else 0 if after is None else ids.index(after) + 1
     keys = positions.spread(len(ids) + 1)
     key = keys.pop(slot)
+    # A bounded batch a statement, so that renumbering a group as big as the quota allows stays within the statement
+    # timeout (the watchdog times each statement).
     renumber = _RENUMBER.format(table=group.table)
-    conn.execute(renumber, {"user_id": group.params["user_id"], "ids": ids, "keys": keys})
+    for start in range(0, len(ids), RENUMBER_BATCH):
+        chunk = {"ids": ids[start : start + RENUMBER_BATCH], "keys": keys[start : start + RENUMBER_BATCH]}
+        conn.execute(renumber, {"user_id": group.params["user_id"], **chunk})
     return key
 
 
