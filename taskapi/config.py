@@ -2,6 +2,9 @@
 
 import os
 
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+
 PRODUCTION = "production"
 MIGRATION_TABLE = "_yoyo_migration"  # yoyo's record of applied migrations (readiness compares it with sql/)
 
@@ -56,6 +59,23 @@ def require_database_url(environ=os.environ):
     if is_production(environ):
         raise ConfigError("DATABASE_URL is not set; TASKAPI_ENV=production never falls back to the embedded database.")
     raise ConfigError("DATABASE_URL is not set; `make run` starts the embedded database and sets it for you.")
+
+
+def check_database_url(url):
+    """The URL, either libpq form (`postgresql://a:5432,b:5432/db?...` or `host=a,b port=5432 dbname=db ...`), with
+    one host or several. Several need target_session_attrs=read-write: with libpq's default (any) a new connection
+    could land on a standby, and every write there would fail until it was replaced."""
+    try:
+        params = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:  # libpq's message may quote the URL, password included: not repeated
+        raise ConfigError("DATABASE_URL is not a PostgreSQL URL or key=value connection string.") from None
+    hosts = max(len(params.get(key, "").split(",")) for key in ("host", "hostaddr"))
+    if hosts > 1 and params.get("target_session_attrs") != "read-write":
+        raise ConfigError(
+            f"DATABASE_URL names {hosts} hosts but not target_session_attrs=read-write: connections could land on a"
+            " standby, where every write fails."
+        )
+    return url
 
 
 AUTH_MODES = ("none", "jwt")
@@ -113,7 +133,7 @@ def from_env(environ=os.environ):
     if pool_max < pool_min:
         raise ConfigError(f"DB_POOL_MAX_SIZE ({pool_max}) is below DB_POOL_MIN_SIZE ({pool_min}).")
     return {
-        "DATABASE_URL": require_database_url(environ),
+        "DATABASE_URL": check_database_url(require_database_url(environ)),
         "TASKAPI_ENV": environ.get("TASKAPI_ENV", "development").strip().lower() or "development",
         "DB_POOL_MIN_SIZE": pool_min,
         "DB_POOL_MAX_SIZE": pool_max,

@@ -36,6 +36,10 @@ class Breaker:
     pool, while a background thread tries a fresh connection every PROBE_INTERVAL_SECONDS; its first success closes
     the breaker and wakes the pool. So an outage costs clients milliseconds, not a pool timeout each, and the
     service is back within about half a second of PostgreSQL.
+
+    A server that turned read-only (a demoted primary, or one fenced with default_transaction_read_only) is an
+    outage too: the service writes only to a primary. The probe asks for a read-write session, so with several
+    hosts in DATABASE_URL it closes the breaker on whichever was promoted, and never on a read-only one.
     """
 
     def __init__(self, conninfo, connect_timeout):
@@ -57,11 +61,20 @@ class Breaker:
                 self._prober = threading.Thread(target=self._probe, args=(pool,), daemon=True, name="db-probe")
                 self._prober.start()
 
+    def read_only(self, pool, reason):
+        """The server behind the pool refuses writes: every pooled connection leads to it, so all of them go (those
+        in use are closed when they come back), and the breaker opens until a read-write server answers."""
+        pool.drain()
+        self.trip(pool, reason)
+
     def _probe(self, pool):
         while True:
             time.sleep(PROBE_INTERVAL_SECONDS)
             try:
-                psycopg.connect(self.conninfo, connect_timeout=self.connect_timeout).close()
+                # libpq checks read-write as part of connecting, so connect_timeout bounds the check too.
+                psycopg.connect(
+                    self.conninfo, connect_timeout=self.connect_timeout, target_session_attrs="read-write"
+                ).close()
             except psycopg.Error:
                 continue
             with self._lock:
@@ -211,6 +224,12 @@ def close_pool(app):
         pool.close()
 
 
+def _server_read_only(conn):
+    """What PostgreSQL 14+ reports on its own after each statement: a standby, or a primary made read-only."""
+    status = conn.pgconn.parameter_status
+    return status(b"in_hot_standby") == b"on" or status(b"default_transaction_read_only") == b"on"
+
+
 @contextmanager
 def connection(timeout=None):
     """A pooled connection in autocommit mode: each statement commits on its own.
@@ -231,10 +250,20 @@ def connection(timeout=None):
                 # on a lock too long). The database is up: no breaker, and an answer that says what happened.
                 log.warning("statement cancelled: %s", exc)
                 raise ServiceUnavailable(TOO_SLOW) from None
+            except psycopg.errors.ReadOnlySqlTransaction as exc:
+                # 25006: this server was a primary and is not any more. An outage to clients (503, not the
+                # driver's message), and no pooled connection to it is used again.
+                breaker.read_only(pool, exc)
+                log.warning("database unavailable: %s", exc)
+                raise ServiceUnavailable() from None
             except psycopg.OperationalError as exc:
                 if conn.broken:  # the connection died (server gone, or cut by the watchdog), not just a query
                     breaker.trip(pool, exc)
                 raise
+            if _server_read_only(conn):
+                # A read succeeded on a server that has turned read-only (PostgreSQL 14+ reports the change after
+                # the first statement that sees it): its answer stands, but its data may already be stale.
+                breaker.read_only(pool, "the server is now read-only")
     except PoolTimeout as exc:
         # A whole pool timeout without a connection: treat the database as unreachable. Were it only busy, the
         # probe finds it reachable within PROBE_INTERVAL_SECONDS and closes the breaker again.

@@ -8,8 +8,10 @@ import logging
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote, urlencode
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 from yoyo import get_backend, read_migrations
 
 from taskapi.config import MIGRATION_TABLE
@@ -22,11 +24,11 @@ SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 
 
 def yoyo_url(url):
-    """yoyo picks its driver from the scheme: `postgresql+psycopg://` is psycopg 3 (plain would mean psycopg2)."""
-    for prefix in ("postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix) :]
-    return url
+    """yoyo picks its driver from the scheme: `postgresql+psycopg://` is psycopg 3 (plain would mean psycopg2). It
+    reads a single host and port from the netloc, so every parameter goes in the query instead, which yoyo hands to
+    psycopg.connect as it is: several hosts (`host=a,b`, target_session_attrs) and the key=value form reach libpq."""
+    params = conninfo_to_dict(url)
+    return f"postgresql+psycopg:///{quote(params.pop('dbname', ''), safe='')}?{urlencode(params)}"
 
 
 def migration_ids():

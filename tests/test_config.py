@@ -49,6 +49,32 @@ def test_prepare_threshold_none_disables_prepared_statements():
     )
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://app:secret@db1:5432,db2:5432/taskapi?target_session_attrs=read-write&connect_timeout=3",
+        "host=db1,db2 port=5432,5433 dbname=taskapi user=app target_session_attrs=read-write connect_timeout=3",
+        "postgresql://app@%2Fvar%2Frun%2Fpostgresql/taskapi",
+    ],
+)
+def test_multi_host_urls_are_accepted_in_both_forms(url):
+    assert config.from_env({"DATABASE_URL": url})["DATABASE_URL"] == url
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("postgresql://app:secret@db1:5432,db2:5432/taskapi", "names 2 hosts but not target_session_attrs=read-write"),
+        ("host=db1,db2 dbname=taskapi target_session_attrs=any", "names 2 hosts but not target_session_attrs"),
+        ("postgresql://app:secret@db1/taskapi?nonsense=secret", "not a PostgreSQL URL"),
+    ],
+)
+def test_database_urls_that_cannot_work_are_refused_without_repeating_them(url, message):
+    with pytest.raises(config.ConfigError, match=message) as refused:
+        config.from_env({"DATABASE_URL": url})
+    assert "secret" not in str(refused.value)
+
+
 def test_make_run_says_clearly_when_its_port_is_taken(database_url):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
