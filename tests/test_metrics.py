@@ -1,6 +1,7 @@
 """GET /metrics on the gunicorn master's listener: known traffic through both workers, counted exactly and added
 up; no label carries an id or a raw path; a real Prometheus scrapes the same numbers; the pool and breaker of a
-service whose database is down; and no metrics at all when turned off. (Not through nginx: tests/test_nginx.py.)"""
+service whose database is down; and no metrics at all when turned off. The alerts and the dashboard under deploy/
+run in that Prometheus. (Not through nginx: tests/test_nginx.py.)"""
 
 import json
 import os
@@ -15,7 +16,7 @@ from urllib.parse import quote
 
 import pytest
 from conftest import running_gunicorn
-from helpers import SECRET, bearer, connect, free_port, http
+from helpers import ROOT, SECRET, bearer, connect, free_port, http
 from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
@@ -183,7 +184,9 @@ def test_a_real_prometheus_scrapes_the_same_numbers(served, tmp_path):
         pytest.skip("prometheus not installed (`make test` installs it as root)")
     port = free_port()
     (tmp_path / "prometheus.yml").write_text(
-        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: taskapi\n"
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n"
+        f"rule_files: ['{ROOT / 'deploy' / 'prometheus-alerts.yml'}']\n"
+        "scrape_configs:\n  - job_name: taskapi\n"
         f"    static_configs:\n      - targets: ['127.0.0.1:{served['health_port']}']\n"
     )
     command = [
@@ -195,10 +198,14 @@ def test_a_real_prometheus_scrapes_the_same_numbers(served, tmp_path):
     with open(tmp_path / "prometheus.log", "wb") as log:
         proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
 
-    def query(promql):
-        status, _, answer = http("GET", f"http://127.0.0.1:{port}/api/v1/query?query={quote(promql)}")
+    def api(path):
+        status, _, answer = http("GET", f"http://127.0.0.1:{port}/api/v1/{path}")
         assert status == 200 and answer["status"] == "success", answer
-        return {json.dumps(r["metric"], sort_keys=True): float(r["value"][1]) for r in answer["data"]["result"]}
+        return answer["data"]
+
+    def query(promql):
+        result = api(f"query?query={quote(promql)}")["result"]
+        return {json.dumps(r["metric"], sort_keys=True): float(r["value"][1]) for r in result}
 
     try:
         deadline = time.monotonic() + 30
@@ -220,6 +227,22 @@ def test_a_real_prometheus_scrapes_the_same_numbers(served, tmp_path):
         assert list(query("taskapi_db_breaker_open").values()) == [0]
         p99 = 'histogram_quantile(0.99, sum by (le) (taskapi_http_request_duration_seconds_bucket{route="%s"}))'
         assert 0.5 < list(query(p99 % TASKS).values())[0] <= 2.5  # the slowest of 6 creates took 1 s
+
+        # deploy/: every alert evaluates (Prometheus refused to start on one it cannot parse), and every query of
+        # the dashboard runs and finds series.
+        def rules():
+            return [rule for group in api("rules")["groups"] for rule in group["rules"]]
+
+        scrapes = "count_over_time(taskapi_workers[1m])"
+        while any(rule["health"] != "ok" for rule in rules()) or list(query(scrapes).values()) < [3]:
+            assert time.monotonic() < deadline + 10, rules()  # rules evaluated, and rates have samples to work on
+            time.sleep(0.2)
+        alerts = {rule["name"] for rule in rules()}
+        assert {"TaskapiErrorRate", "TaskapiUnavailable", "TaskapiSlow", "TaskapiBreakerOpen"} <= alerts
+        dashboard = json.loads((ROOT / "deploy" / "grafana-dashboard.json").read_text())
+        for target in (target for panel in dashboard["panels"] for target in panel["targets"]):
+            promql = target["expr"].replace("$__rate_interval", "1m").replace("$instance", ".*")
+            assert query(promql), promql
     finally:
         proc.terminate()
         proc.wait(10)
