@@ -1,5 +1,6 @@
 """gunicorn settings for taskapi: `gunicorn -c gunicorn.conf.py wsgi:app`. Every value comes from the environment."""
 
+import fcntl
 import functools
 import json
 import os
@@ -16,8 +17,9 @@ load_dotenv()
 # them up for GET /metrics. prometheus_client picks that mode when it is first imported, which the taskapi imports
 # below do, so the directory goes into the environment first (the workers inherit it). It is always this master's
 # own: TASKAPI_METRICS_DIR, or a fresh temporary directory, never a PROMETHEUS_MULTIPROC_DIR inherited from
-# elsewhere, so two gunicorns on one host never add up each other's workers. A reload (SIGHUP) reads this file
-# again in the same master: it keeps the directory its workers write to.
+# elsewhere, so two gunicorns on one host never add up each other's workers; and a second gunicorn given the same
+# TASKAPI_METRICS_DIR refuses to start, as the first holds a lock on it while it runs (a raw descriptor, which
+# nothing closes). A reload (SIGHUP) reads this file again in the same master: it keeps its directory and lock.
 METRICS_OWNER = "TASKAPI_METRICS_MASTER_PID"
 if os.environ.get("TASKAPI_METRICS", "").strip().lower() == "off":
     metrics_dir = None
@@ -27,6 +29,11 @@ elif os.environ.get(METRICS_OWNER) == str(os.getpid()):
 else:
     metrics_dir = os.environ.get("TASKAPI_METRICS_DIR", "").strip() or tempfile.mkdtemp(prefix="taskapi-metrics-")
     os.makedirs(metrics_dir, exist_ok=True)
+    lock = os.open(os.path.join(metrics_dir, ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        sys.exit(f"taskapi: TASKAPI_METRICS_DIR {metrics_dir} is in use by another gunicorn; give each its own.")
     os.environ.update({"PROMETHEUS_MULTIPROC_DIR": metrics_dir, METRICS_OWNER: str(os.getpid())})
 
 

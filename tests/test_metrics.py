@@ -21,6 +21,8 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
+from taskapi.serve import GUNICORN
+
 PROMETHEUS = shutil.which("prometheus") or ("/usr/bin/prometheus" if os.path.exists("/usr/bin/prometheus") else None)
 UUID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}", re.IGNORECASE)
 TASKS, TASK = "/users/<user_id>/tasks", "/users/<user_id>/tasks/<task_id>"
@@ -44,16 +46,22 @@ EVENTS = {
 }
 
 
-def scrape(port):
-    """The listener's /metrics: (content type, text)."""
+def get_text(port, path):
+    """(status, content type, text) of a GET on loopback."""
     conn = HTTPConnection("127.0.0.1", port, timeout=10)
     try:
-        conn.request("GET", "/metrics")
+        conn.request("GET", path)
         response = conn.getresponse()
-        assert response.status == 200
-        return response.getheader("Content-Type"), response.read().decode()
+        return response.status, response.getheader("Content-Type"), response.read().decode()
     finally:
         conn.close()
+
+
+def scrape(port):
+    """The listener's /metrics: (content type, text)."""
+    status, content_type, text = get_text(port, "/metrics")
+    assert status == 200
+    return content_type, text
 
 
 def samples(text):
@@ -178,6 +186,20 @@ def test_no_label_carries_an_id_or_a_raw_path(served):
     assert routes == {"/users", TASKS, TASK, "unmatched", "/healthz"}
 
 
+def test_a_second_gunicorn_given_the_same_metrics_directory_refuses_to_start(served, database_url):
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "TASKAPI_BIND": f"127.0.0.1:{free_port()}",
+        "TASKAPI_HEALTH_BIND": f"127.0.0.1:{free_port()}",
+        "TASKAPI_METRICS_DIR": str(served["metrics_dir"]),
+    }
+    result = subprocess.run(GUNICORN, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert result.returncode != 0 and len(lines) == 1 and "in use by another gunicorn" in lines[0], lines
+    assert value(samples(scrape(served["health_port"])[1]), "taskapi_workers") == 2  # the first one's files intact
+
+
 def test_a_real_prometheus_scrapes_the_same_numbers(served, tmp_path):
     assert PROMETHEUS or not os.environ.get("CI"), "prometheus is required in CI (`make test` installs it)"
     if PROMETHEUS is None:
@@ -209,9 +231,9 @@ def test_a_real_prometheus_scrapes_the_same_numbers(served, tmp_path):
 
     try:
         deadline = time.monotonic() + 30
-        while True:
+        while True:  # ready (it answers 503 in plain text before), then one scrape done
             try:
-                if list(query('up{job="taskapi"}').values()) == [1.0]:
+                if get_text(port, "/-/ready")[0] == 200 and list(query('up{job="taskapi"}').values()) == [1.0]:
                     break
             except OSError:
                 pass
