@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint format nginx pgbouncer chromium bench psql
+.PHONY: run test lint format nginx pgbouncer chromium prometheus bench psql
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,7 +23,7 @@ PGBOUNCER_TESTS := tests/test_users.py tests/test_tasks.py tests/test_pagination
 	tests/test_health.py tests/test_gunicorn.py tests/test_task_fields.py tests/test_filters.py tests/test_bounds.py \
 	tests/test_lists.py
 
-test: $(VENV)/.installed lint nginx pgbouncer chromium
+test: $(VENV)/.installed lint nginx pgbouncer chromium prometheus
 	$(PY) -m pytest
 	TASKAPI_TEST_PGBOUNCER=1 $(PY) -m pytest -q $(PGBOUNCER_TESTS)
 
@@ -48,6 +48,13 @@ chromium:
 	  { test "$$(id -u)" = 0 && apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; } || \
 	  echo "chromium is not installed and cannot be here: the browser test will be skipped (in CI it fails)"
+
+# The metrics test has Debian's Prometheus scrape the service: install it when missing and we are root (as in CI).
+prometheus:
+	@command -v prometheus >/dev/null 2>&1 || test -x /usr/bin/prometheus || \
+	  { test "$$(id -u)" = 0 && apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } || \
+	  echo "prometheus is not installed and cannot be here: its test will be skipped (in CI it fails)"
 
 # Load on taskapi alone (gunicorn, embedded PostgreSQL), with wrk from Debian: installed when missing, as root.
 bench: $(VENV)/.installed

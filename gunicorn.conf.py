@@ -1,14 +1,49 @@
 """gunicorn settings for taskapi: `gunicorn -c gunicorn.conf.py wsgi:app`. Every value comes from the environment."""
 
+import fcntl
+import functools
 import json
 import os
+import shutil
 import sys
+import tempfile
 
 import gunicorn.util
 from dotenv import load_dotenv
 
 load_dotenv()
 
+# Metrics (taskapi/metrics.py): each worker writes its numbers into files of one directory, and the master adds
+# them up for GET /metrics. prometheus_client picks that mode when it is first imported, which the taskapi imports
+# below do, so the directory goes into the environment first (the workers inherit it). It is always this master's
+# own: TASKAPI_METRICS_DIR, or a fresh temporary directory, never a PROMETHEUS_MULTIPROC_DIR inherited from
+# elsewhere, so two gunicorns on one host never add up each other's workers; and a second gunicorn given the same
+# TASKAPI_METRICS_DIR refuses to start, as the first holds a lock on it while it runs (a raw descriptor, which
+# nothing closes). A reload (SIGHUP) reads this file again in the same master: it keeps its directory and lock.
+METRICS_OWNER = "TASKAPI_METRICS_MASTER_PID"
+if os.environ.get("TASKAPI_METRICS", "").strip().lower() == "off":
+    metrics_dir = None
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+elif os.environ.get(METRICS_OWNER) == str(os.getpid()):
+    metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+else:
+    metrics_dir = os.environ.get("TASKAPI_METRICS_DIR", "").strip() or tempfile.mkdtemp(prefix="taskapi-metrics-")
+    os.makedirs(metrics_dir, exist_ok=True)
+    lock = os.open(os.path.join(metrics_dir, ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        sys.exit(f"taskapi: TASKAPI_METRICS_DIR {metrics_dir} is in use by another gunicorn; give each its own.")
+    os.environ.update({"PROMETHEUS_MULTIPROC_DIR": metrics_dir, METRICS_OWNER: str(os.getpid())})
+
+
+def remove_own_metrics_dir():
+    """The temporary directory made above goes when the master does; a configured one stays (emptied at start)."""
+    if metrics_dir and not os.environ.get("TASKAPI_METRICS_DIR", "").strip():
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+from taskapi import metrics  # noqa: E402  (after the metrics directory is set)
 from taskapi.config import ConfigError, from_env, start_warnings  # noqa: E402  (after .env is read)
 from taskapi.errors import code_for, envelope  # noqa: E402
 from taskapi.logs import FORMATTER  # noqa: E402
@@ -17,6 +52,7 @@ try:
     settings = from_env()
 except ConfigError as exc:
     # One clear line, before any worker is forked.
+    remove_own_metrics_dir()
     sys.exit(f"taskapi: {exc}")
 
 bind = os.environ.get("TASKAPI_BIND", "127.0.0.1:8000")
@@ -57,24 +93,35 @@ control_socket_disable = True
 
 
 def on_starting(server):
-    """One warning line for each setting that starts but leaves the service open (taskapi.config.start_warnings)."""
+    """One warning line for each setting that starts but leaves the service open (taskapi.config.start_warnings);
+    and an empty metrics directory (files of an earlier run would count as this one's)."""
     for line in start_warnings(settings):
         server.log.warning(line)
+    if metrics_dir:
+        metrics.clean_directory(metrics_dir)
+
+
+def on_exit(server):
+    remove_own_metrics_dir()
 
 
 def when_ready(server):
     """Liveness from the master, on TASKAPI_HEALTH_BIND (empty: off): it answers while every worker is busy or
     stuck on the database, which a liveness probe must not mistake for a dead service (nginx routes /healthz
-    here). The master restarts a stuck worker itself after `timeout`."""
+    here). The master restarts a stuck worker itself after `timeout`. /metrics is answered there too: from the
+    master, a scrape sees every worker's numbers whichever worker is busy, and never through the public server."""
     if settings["HEALTH_BIND"]:
         from taskapi.liveness import serve
 
+        routes = {"/metrics": functools.partial(metrics.exposition, metrics_dir)} if metrics_dir else {}
         try:
-            server.health_server = serve(settings["HEALTH_BIND"], lambda: len(server.WORKERS) > 0)
+            server.health_server = serve(settings["HEALTH_BIND"], lambda: len(server.WORKERS) > 0, routes)
         except OSError as exc:  # the API itself still serves; say loudly that liveness does not
             server.log.error("liveness not served on %s: %s", settings["HEALTH_BIND"], exc)
             return
         server.log.info("liveness on http://%s/healthz", settings["HEALTH_BIND"])
+        if routes:
+            server.log.info("metrics on http://%s/metrics", settings["HEALTH_BIND"])
 
 
 def post_fork(server, worker):
@@ -84,10 +131,13 @@ def post_fork(server, worker):
 
 
 def post_worker_init(worker):
-    """Open this worker's pool now that it has forked, so its first request does not pay for it."""
+    """Open this worker's pool now that it has forked, so its first request does not pay for it; and start
+    sampling the pool and breaker for /metrics (a thread of this worker's)."""
     from taskapi.db import get_pool
 
     get_pool(worker.wsgi)
+    if metrics_dir:
+        metrics.start_sampler(worker.wsgi)
 
 
 def worker_exit(server, worker):
@@ -95,6 +145,12 @@ def worker_exit(server, worker):
 
     if worker.wsgi is not None:
         close_pool(worker.wsgi)
+
+
+def child_exit(server, worker):
+    """In the master, once a worker has exited (however it died): its gauges leave the sums."""
+    if metrics_dir:
+        metrics.worker_exited(worker.pid, metrics_dir)
 
 
 def write_json_error(sock, status_int, reason, mesg):

@@ -9,7 +9,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 # Not imported here: migrate and openapi, which run as `python -m taskapi.migrate` / `-m taskapi.openapi` (runpy
 # warns when the package has already imported the module it is asked to run).
-from taskapi import auth, changes, config, db, docs, errors, health, labels, lists, logs, tasks, users
+from taskapi import auth, changes, config, db, docs, errors, health, labels, lists, logs, metrics, tasks, users
 from taskapi.payload import READ_LIMIT, JsonProvider
 from taskapi.schemas import parse_path_ids
 
@@ -31,6 +31,7 @@ def create_app(overrides=None):
     app.url_map.merge_slashes = False
 
     logs.init_app(app)
+    metrics.init_app(app)
     errors.init_app(app)
     db.init_app(app)
     auth.init_app(app)

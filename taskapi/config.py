@@ -39,6 +39,15 @@ def _float(environ, name, default):
     return value
 
 
+def _on_off(environ, name, default):
+    raw = environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in ("on", "off"):
+        raise ConfigError(f"{name} must be on or off, got {raw!r}.")
+    return raw == "on"
+
+
 def _prepare_threshold(environ):
     # psycopg prepares a statement server-side after this many executions; "none" turns that off,
     # which PgBouncer in transaction mode (and similar poolers) needs.
@@ -143,6 +152,7 @@ def from_env(environ=os.environ):
         "DB_PREPARE_THRESHOLD": _prepare_threshold(environ),
         "TRUSTED_PROXY_COUNT": _int(environ, "TRUSTED_PROXY_COUNT", 0),
         "HEALTH_BIND": environ.get("TASKAPI_HEALTH_BIND", "127.0.0.1:8001").strip(),
+        "METRICS": _on_off(environ, "TASKAPI_METRICS", True),
         "LOG_LEVEL": environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
         "CORS_ORIGINS": _list(environ, "CORS_ORIGINS"),
         "IDEMPOTENCY_TTL_HOURS": _int(environ, "IDEMPOTENCY_TTL_HOURS", 24, minimum=1),

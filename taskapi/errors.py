@@ -6,6 +6,8 @@ from flask import jsonify
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
+from taskapi import metrics
+
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = "5"
@@ -121,6 +123,7 @@ def error_response(status, code, message, details=None, headers=None):
 
 
 def handle_api_error(exc):
+    metrics.count_error(exc.code)
     return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
 
 

@@ -12,7 +12,7 @@ import zlib
 import psycopg
 from flask import current_app, request, url_for
 
-from taskapi import housekeeping, queries
+from taskapi import housekeeping, metrics, queries
 from taskapi.db import connection
 from taskapi.errors import IdempotencyKeyInUse, IdempotencyKeyReused, ValidationFailed
 
@@ -91,4 +91,5 @@ def replay(stored):
         if value:
             response.headers[header] = value
     response.headers["Idempotent-Replayed"] = "true"
+    metrics.IDEMPOTENT_REPLAYS.inc()
     return response

@@ -1,17 +1,17 @@
 """Liveness answered by the gunicorn master (see gunicorn.conf.py), on a port of its own.
 
-Only `GET /healthz` is answered: 200 `{"status": "ok"}` while the master has workers, else 503; anything else is
-the API's 404 / 405 envelope (http.server's own refusals too: 400, 414, 431). Every answer says `Cache-Control:
-no-store` and `X-Content-Type-Options: nosniff`, as the app's do. No database call, no logging: it must answer
-whatever the workers are doing.
+`GET /healthz` is answered 200 `{"status": "ok"}` while the master has workers, else 503, and so are the routes
+serve() is given (gunicorn.conf.py adds `/metrics`); anything else is the API's 404 / 405 envelope (http.server's
+own refusals too: 400, 414, 431). Every answer says `Cache-Control: no-store` and `X-Content-Type-Options:
+nosniff`, as the app's do. No database call, no logging: it must answer whatever the workers are doing.
 
 Whoever reaches the port must not be able to pile up threads in the master: each connection gets a thread only
 while fewer than MAX_CONNECTIONS are open (beyond that it is closed at once, unanswered), and its whole request
 must arrive within READ_TIMEOUT seconds of it being taken up, however the bytes trickle in. One request per
 connection (HTTP/1.0, closed after the answer), so nothing idles between requests either.
 
-More paths (a `/metrics`) are one more entry in `routes` in serve(): a function of no argument returning
-(status, content type, body bytes).
+More paths (`/metrics`, from gunicorn.conf.py) are given to serve() as `routes`: path -> a function of no
+argument returning (status, content type, body bytes).
 """
 
 import functools
@@ -33,10 +33,11 @@ READ_TIMEOUT = 2.0
 MAX_CONNECTIONS = 32
 
 
-def serve(bind, alive, *, read_timeout=READ_TIMEOUT, max_connections=MAX_CONNECTIONS):
-    """Start answering on `bind` ("host:port") in a daemon thread; `alive()` says whether the service is up."""
+def serve(bind, alive, routes=None, *, read_timeout=READ_TIMEOUT, max_connections=MAX_CONNECTIONS):
+    """Start answering on `bind` ("host:port") in a daemon thread; `alive()` says whether the service is up;
+    `routes` adds paths beside /healthz."""
     host, _, port = bind.rpartition(":")
-    routes = {"/healthz": functools.partial(_healthz, alive)}
+    routes = {**(routes or {}), "/healthz": functools.partial(_healthz, alive)}
     server = _Server((host or "127.0.0.1", int(port)), routes, read_timeout, max_connections)
     threading.Thread(target=server.serve_forever, daemon=True, name="liveness").start()
     return server

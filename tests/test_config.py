@@ -35,7 +35,13 @@ def test_production_without_database_url_refuses_to_start(command, tmp_path):
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("DB_POOL_MAX_SIZE", "many"), ("DB_POOL_TIMEOUT", "-1"), ("TRUSTED_PROXY_COUNT", "-2"), ("DB_POOL_MAX_SIZE", "0")],
+    [
+        ("DB_POOL_MAX_SIZE", "many"),
+        ("DB_POOL_TIMEOUT", "-1"),
+        ("TRUSTED_PROXY_COUNT", "-2"),
+        ("DB_POOL_MAX_SIZE", "0"),
+        ("TASKAPI_METRICS", "maybe"),
+    ],
 )
 def test_bad_settings_are_named(name, value):
     with pytest.raises(config.ConfigError, match=name):

@@ -189,6 +189,16 @@ def test_every_answer_is_uncached_unsniffed_json(listen, request_bytes, alive, s
         assert error == {"code": code, "message": error["message"], "details": {}} and error["message"]
 
 
+def test_a_route_given_to_serve_is_answered_with_its_own_type_and_the_same_headers(listen):
+    """How gunicorn.conf.py adds /metrics: the route's status, type and body, with the listener's headers."""
+    port = listen(routes={"/metrics": lambda: (200, "text/plain; version=0.0.4", b"up 1\n")})
+    got, headers, body = raw(port, b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n")
+    assert (got, headers["Content-Type"], body) == (200, "text/plain; version=0.0.4", b"up 1\n")
+    assert headers["Cache-Control"] == "no-store" and headers["X-Content-Type-Options"] == "nosniff"
+    assert raw(port, b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")[0] == 200
+    assert raw(port, b"GET /metrics/ HTTP/1.1\r\nHost: t\r\n\r\n")[0] == 404
+
+
 # --- The warnings gunicorn logs at start --------------------------------------------------------------------------
 
 JWKS = {"AUTH_MODE": "jwt", "JWT_JWKS_URL": "https://idp.example/jwks.json"}

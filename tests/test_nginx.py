@@ -122,6 +122,17 @@ def test_without_trusted_proxies_forwarded_headers_are_ignored(gunicorn_server):
     assert line["remote_addr"] == "127.0.0.2"
 
 
+def test_metrics_are_not_served_through_nginx(stack):
+    """The master's listener serves /metrics (below: it is there to be hidden); the public server never does,
+    whatever the spelling."""
+    status, headers, body = get(stack["app"]["health_port"], "/metrics")
+    assert status == 200 and b"taskapi_http_requests_total" in body
+    for path in ("/metrics", "/metrics?format=text", "/metrics/", "//metrics", "/Metrics", "/%6Detrics"):
+        status, headers, body = get(stack["port"], path)
+        assert status == 404, path
+        assert json.loads(body)["error"]["code"] == "NOT_FOUND" and b"taskapi_" not in body, path
+
+
 def assert_nginx_own_headers(headers, origin, retry_after=None):
     """An answer nginx wrote itself: CORS for the allowed origin only, Retry-After exposed, no sniffing, no caching."""
     headers = {name.lower(): value for name, value in headers.items()}
