@@ -106,12 +106,12 @@ SELECT_TASK_VERSION = "SELECT version FROM tasks WHERE user_id = %(user_id)s AND
 # (`set_<field>`), else kept. completed_at follows is_completed: set by the write that makes it true, kept by writes
 # that leave it true, cleared with it. A write that finds no task (or a stale If-Match) still used a number of the
 # counter: a gap, which the change feed does not mind.
-# `guarded`: the write is refused (no row back) when it would cascade (completing a task with children, reopening
-# a subtask), so that the caller can do that in a transaction; the row's child_count and parent_id are re-read
+# `guarded`: the write is refused (no row back) when it would cascade (making a task with children completed, or a
+# subtask open again), so that the caller can do that in a transaction; the row's child_count and parent_id are re-read
 # under its lock, so a child added meanwhile is seen. Most tasks have neither: one statement, one round trip.
 _NEW_IS_COMPLETED = "CASE WHEN %(set_is_completed)s THEN %(is_completed)s::boolean ELSE tasks.is_completed END"
-_CASCADES = """(%(set_is_completed)s AND CASE WHEN %(is_completed)s::boolean THEN tasks.child_count > 0
-    ELSE tasks.parent_id IS NOT NULL END)"""
+_CASCADES = """(%(set_is_completed)s AND %(is_completed)s::boolean <> tasks.is_completed
+    AND CASE WHEN %(is_completed)s::boolean THEN tasks.child_count > 0 ELSE tasks.parent_id IS NOT NULL END)"""
 UPDATE_TASK = f"""
 WITH owner AS (
     UPDATE users SET change_seq = change_seq + 1 WHERE id = %(user_id)s RETURNING change_seq

@@ -41,6 +41,7 @@ WITH RECURSIVE down AS (
 )
 SELECT id, depth FROM down
 """
+COMPLETION_OF = "SELECT is_completed FROM tasks WHERE user_id = %(user_id)s AND id = %(task_id)s"
 PLACE_OF = "SELECT list_id, parent_id, version FROM tasks WHERE user_id = %(user_id)s AND id = %(task_id)s"
 # A child more or less; not a change of the parent the API shows (no version, no change number).
 ADOPT = "UPDATE tasks SET child_count = child_count + %(delta)s WHERE user_id = %(user_id)s AND id = %(task_id)s"
@@ -185,8 +186,9 @@ def move_task(conn, user_id, task_id, given, versions=None):
 
 
 def write_task(conn, user_id, task_id, columns, versions=None):
-    """PUT or PATCH (queries.update_task), with its cascade: completing a task completes its open descendants (with
-    the same completed_at), reopening one reopens its completed ancestors. A write that cascades nowhere is one
+    """PUT or PATCH (queries.update_task), with its cascade: a write that makes a task completed completes its open
+    descendants (with the same completed_at), one that makes it open reopens its completed ancestors (a write that
+    leaves is_completed as it was cascades nowhere). A write that cascades nowhere is one
     statement; one that may runs in a transaction that took the user's row."""
     task = update_task(conn, user_id, task_id, columns, versions, guarded=True)
     if task is not None or not columns["set_is_completed"]:
@@ -194,8 +196,9 @@ def write_task(conn, user_id, task_id, columns, versions=None):
     with conn.transaction():
         if lock_user_zone(conn, user_id) is None:
             return None
+        before = conn.execute(COMPLETION_OF, {"user_id": user_id, "task_id": task_id}).fetchone()
         task = update_task(conn, user_id, task_id, columns, versions)
-        if task is not None:
+        if task is not None and task["is_completed"] != before["is_completed"]:  # only a write that changes it
             cascade = COMPLETE_DESCENDANTS if task["is_completed"] else REOPEN_ANCESTORS
             conn.execute(cascade, {"user_id": user_id, "task_id": task_id, "completed_at": task["completed_at"]})
         return task
