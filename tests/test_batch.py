@@ -12,7 +12,7 @@ from test_gunicorn import send_chunked
 
 from taskapi import create_app, housekeeping
 from taskapi.batch_requests import resolve
-from taskapi.db import close_pool
+from taskapi.db import Watchdog, close_pool
 
 
 def send(client, user, *requests, atomic=None, headers=None, **top):
@@ -445,6 +445,17 @@ def test_sweeps_due_inside_a_batch_run_after_it(app, monkeypatch):
             housekeeping.sweep(None, "tombstones", lambda conn, *args: ran.append(conn) or 0)
             assert ran == []
         assert len(ran) == 1 and ran[0] is not None
+
+
+def test_a_guard_inside_a_guard_of_the_same_connection_hands_the_watch_back():
+    """A batch's connection stays watched between its requests: each request's guard ends without ending the
+    batch's."""
+    watchdog, conn = Watchdog(), object()
+    with watchdog.guard(conn, 60):
+        with watchdog.guard(conn, 5):
+            assert watchdog._deadlines[id(conn)][2] == 5
+        assert watchdog._deadlines[id(conn)][2] == 60
+    assert id(conn) not in watchdog._deadlines
 
 
 def test_two_atomic_batches_racing_on_the_same_tasks_never_mix(database_url, tmp_path):
