@@ -245,10 +245,6 @@ def shared(conn):
         _batch_pool.reset(token)
 
 
-def in_batch():
-    return _batch_pool.get() is not None
-
-
 @contextmanager
 def connection(timeout=None):
     """A pooled connection in autocommit mode: each statement commits on its own. Inside a batch (`shared`), the
