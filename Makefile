@@ -21,7 +21,7 @@ psql: $(VENV)/.installed
 PGBOUNCER_TESTS := tests/test_users.py tests/test_tasks.py tests/test_pagination.py tests/test_isolation.py \
 	tests/test_versions.py tests/test_idempotency.py tests/test_cursors.py tests/test_changes.py tests/test_quota.py \
 	tests/test_health.py tests/test_gunicorn.py tests/test_task_fields.py tests/test_filters.py tests/test_bounds.py \
-	tests/test_lists.py
+	tests/test_lists.py tests/test_tree.py tests/test_batch.py
 
 test: $(VENV)/.installed lint nginx pgbouncer chromium prometheus
 	$(PY) -m pytest

@@ -4,7 +4,8 @@ Seeds a fresh `taskapi_bench` database (users x tasks), starts gunicorn, drives 
 req/s, p50 and p99 per workload. For the comparison with the seed design, see the README (Performance).
 
     python bench/run.py [--duration 10] [--connections 32] [--workers 2] [--users 100] [--tasks-per-user 200]
-                        [--workloads list,get,create,update,mixed,depth,filters,order] [--auth none,hs256,rs256]
+                        [--workloads list,get,create,update,mixed,batch,depth,filters,order]
+                        [--auth none,hs256,rs256] [--batch-rounds 20]
 
 Each `--auth` mode gets its own gunicorn: `none` (AUTH_MODE=none), `hs256` (a JWT_SECRET) or `rs256` (keys from a
 JWKS served by this script), every request carrying its user's token; the difference is the cost of authentication.
@@ -21,6 +22,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import urllib.request
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as wall_time
@@ -35,7 +37,7 @@ import psycopg  # noqa: E402
 from taskapi import embedded, migrate  # noqa: E402
 from taskapi.serve import GUNICORN  # noqa: E402
 
-WORKLOADS = ["list", "get", "create", "update", "mixed"]
+WORKLOADS = ["list", "get", "create", "update", "mixed", "batch"]
 # `depth`: one user with 100,000 tasks and one with 500; a cursor page (count=none, limit 20) from the middle of
 # each list, and each list's first page with count=exact, each driven alone by wrk.
 DEPTH_USERS = {"big": 100_000, "small": 500}
@@ -330,6 +332,55 @@ def run_order(args, url, base, mode, mint):
     print(f"{mode:8}move: p50 against a PATCH's among 10,000 siblings: {results['move'] / results['patch']:.2f}x")
 
 
+# `batch`: from one client, over one kept-alive connection, BATCH_SIZE single creates in a row against one batch of
+# BATCH_SIZE creates, `--batch-rounds` times each (a fresh user per round, so the quota never fills): tasks/s (the
+# tasks created over the time spent) and the p50 of one create, and of one batch.
+BATCH_SIZE = 100
+
+
+def run_batch(args, url, base, mode, mint):
+    from http.client import HTTPConnection
+    from statistics import median
+
+    parts = urllib.parse.urlsplit(base)
+    conn = HTTPConnection(parts.hostname, parts.port, timeout=60)
+
+    def post(path, body, headers):
+        started = time.perf_counter()
+        conn.request("POST", path, json.dumps(body), {"Content-Type": "application/json", **headers})
+        response = conn.getresponse()
+        answer = json.loads(response.read())
+        return response.status, answer, time.perf_counter() - started
+
+    singles, batches = [], []
+    for _ in range(args.batch_rounds):
+        user = new_user(url)
+        token = mint(user)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        path = f"/users/{user}/tasks"
+        for n in range(BATCH_SIZE):
+            status, _, took = post(path, {"title": f"single {n}"}, headers)
+            assert status == 201, status
+            singles.append(took)
+        requests = [
+            {"id": f"t{n}", "method": "POST", "path": path, "body": {"title": f"batched {n}"}}
+            for n in range(BATCH_SIZE)
+        ]
+        status, answer, took = post(f"/users/{user}/batch", {"requests": requests}, headers)
+        assert status == 200 and answer["committed"] and len(answer["responses"]) == BATCH_SIZE, answer
+        batches.append(took)
+    conn.close()
+    single_rate, batch_rate = len(singles) / sum(singles), BATCH_SIZE * len(batches) / sum(batches)
+    print(f"{mode:8}{'single':10}{single_rate:10.1f}{median(singles) * 1000:10.2f}{'':>10}  tasks/s, p50 of one create")
+    print(f"{mode:8}{'batch':10}{batch_rate:10.1f}{median(batches) * 1000:10.2f}{'':>10}  tasks/s, p50 of one batch")
+    print(f"{mode:8}batch: {batch_rate / single_rate:.1f}x the tasks/s of {BATCH_SIZE} single creates", flush=True)
+
+
+def new_user(url):
+    with psycopg.connect(url, autocommit=True) as conn:
+        return conn.execute("INSERT INTO users DEFAULT VALUES RETURNING id").fetchone()[0]
+
+
 def count_matches(base, path, headers, query):
     request = urllib.request.Request(f"{base}{path}?limit=1&count=exact&{query}", headers=headers)
     with urllib.request.urlopen(request) as response:
@@ -346,11 +397,12 @@ def main():
     ap.add_argument(
         "--workloads",
         default=",".join(WORKLOADS),
-        help="comma-separated subset of " + ",".join([*WORKLOADS, *SCENARIOS]),
+        help="comma-separated subset of " + ",".join([*WORKLOADS, *EXTRA_WORKLOADS]),
     )
+    ap.add_argument("--batch-rounds", type=int, default=20, help="rounds of the batch workload")
     ap.add_argument("--auth", default="none", help="comma-separated subset of none,hs256,rs256")
     args = ap.parse_args()
-    if not shutil.which("wrk"):
+    if set(args.workloads.split(",")) - {"batch"} and not shutil.which("wrk"):
         sys.exit("wrk not found: apt-get install wrk (make bench installs it when run as root)")
 
     server = embedded.start(ROOT / "instance" / "pgdata")
@@ -385,8 +437,8 @@ def run_mode(args, url, mode):
     try:
         wait_up(base, gunicorn)
         for workload in args.workloads.split(","):
-            if workload in SCENARIOS:
-                SCENARIOS[workload](args, url, base, mode, mint)
+            if workload in EXTRA_WORKLOADS:
+                EXTRA_WORKLOADS[workload](args, url, base, mode, mint)
                 continue
             seed(url, args.users, args.tasks_per_user, pairs, mint)
             out = subprocess.run(
@@ -410,7 +462,8 @@ def run_mode(args, url, mode):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-SCENARIOS = {"depth": run_depth, "filters": run_filters, "order": run_order}
+# Workloads with set-ups of their own (not wrk's script): each is run(args, url, base, mode, mint).
+EXTRA_WORKLOADS = {"depth": run_depth, "filters": run_filters, "batch": run_batch, "order": run_order}
 
 if __name__ == "__main__":
     main()

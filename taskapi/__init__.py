@@ -9,12 +9,12 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 # Not imported here: migrate and openapi, which run as `python -m taskapi.migrate` / `-m taskapi.openapi` (runpy
 # warns when the package has already imported the module it is asked to run).
-from taskapi import auth, changes, config, db, docs, errors, health, labels, lists, logs, metrics, tasks, users
+from taskapi import auth, batch, changes, config, db, docs, errors, health, labels, lists, logs, metrics, tasks, users
 from taskapi.payload import READ_LIMIT, JsonProvider
 from taskapi.schemas import parse_path_ids
 
 # The blueprints of the API itself, which the OpenAPI document describes (not docs: the document and its page).
-API_BLUEPRINTS = (users.bp, tasks.bp, lists.bp, changes.bp, labels.bp, health.bp)
+API_BLUEPRINTS = (users.bp, tasks.bp, lists.bp, changes.bp, labels.bp, batch.bp, health.bp)
 
 
 def create_app(overrides=None):

@@ -74,6 +74,11 @@ ERRORS = {
         "IDEMPOTENCY_KEY_IN_USE",
         headers=RETRY_AFTER,
     ),
+    "409inuse": _error(
+        "A request with this Idempotency-Key is still in progress (retry after Retry-After).",
+        "IDEMPOTENCY_KEY_IN_USE",
+        headers=RETRY_AFTER,
+    ),
     "412": _error(
         "If-Match names none of the task's (list's) versions; nothing changed. ETag is the current one.",
         "PRECONDITION_FAILED",
@@ -82,6 +87,7 @@ ERRORS = {
     "410": _error("The sync token is older than the tombstones: sync again without since.", "SYNC_TOKEN_EXPIRED"),
     "422": _error("This Idempotency-Key was used for a different request.", "IDEMPOTENCY_KEY_REUSED"),
     "413": _error("Body over 65,536 bytes.", "PAYLOAD_TOO_LARGE"),
+    "413batch": _error("Body over 1,048,576 bytes (1 MiB).", "PAYLOAD_TOO_LARGE"),
     "415": _error("Body is not application/json.", "UNSUPPORTED_MEDIA_TYPE"),
     "503": _error("Database unreachable or busy; retry.", "SERVICE_UNAVAILABLE", headers=RETRY_AFTER),
     "414": _error("Request line over 8,190 bytes (answered by gunicorn or nginx).", "URI_TOO_LONG"),

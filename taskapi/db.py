@@ -2,6 +2,7 @@
 breaker that answers 503 at once while the database is known to be down; and the watchdog that cuts a connection
 a frozen server would otherwise hold for ever."""
 
+import contextvars
 import logging
 import os
 import select
@@ -109,12 +110,16 @@ class Watchdog:
             self._thread = threading.Thread(target=self._run, daemon=True, name="db-watchdog")
             self._thread.start()
         with self._lock:
+            outer = self._deadlines.get(id(conn))
             self._deadlines[id(conn)] = (time.monotonic() + seconds, conn, seconds)
         try:
             yield
         finally:
             with self._lock:
-                self._deadlines.pop(id(conn), None)
+                if outer is None:
+                    self._deadlines.pop(id(conn), None)
+                else:  # a guard inside another of the same connection (a batch's request): the outer one watches on
+                    self._deadlines[id(conn)] = (time.monotonic() + outer[2], conn, outer[2])
 
     def renew(self, conn):
         """A new statement starts on `conn`: its time runs from now. So a transaction of many bounded statements
@@ -230,9 +235,39 @@ def _server_read_only(conn):
     return status(b"in_hot_standby") == b"on" or status(b"default_transaction_read_only") == b"on"
 
 
+class _BatchPool:
+    """The pool as the requests of a batch see it: every checkout is the batch's own connection, already in the
+    batch's transaction (so a handler's `with conn.transaction():` is a savepoint in it); all else is the pool's."""
+
+    def __init__(self, pool, conn):
+        self._pool, self._conn = pool, conn
+
+    def __getattr__(self, name):  # check(), for the breaker's probe
+        return getattr(self._pool, name)
+
+    @contextmanager
+    def connection(self, timeout=None):
+        yield self._conn
+
+
+_batch_pool = contextvars.ContextVar("batch_pool", default=None)
+
+
+@contextmanager
+def shared(conn):
+    """While the block runs, `connection()` hands out `conn` (a batch's) instead of a pooled connection: the same
+    breaker, watchdog and error answers, without a checkout."""
+    token = _batch_pool.set(_BatchPool(get_pool(), conn))
+    try:
+        yield
+    finally:
+        _batch_pool.reset(token)
+
+
 @contextmanager
 def connection(timeout=None):
-    """A pooled connection in autocommit mode: each statement commits on its own.
+    """A pooled connection in autocommit mode: each statement commits on its own. Inside a batch (`shared`), the
+    batch's connection instead.
 
     A database that cannot be reached, or a pool with no free connection in time, is a 503 to the client; while
     the breaker is open that answer comes at once.
@@ -240,7 +275,7 @@ def connection(timeout=None):
     breaker, guard = current_app.extensions["taskapi.breaker"], current_app.extensions["taskapi.db_guard"]
     if breaker.is_open:
         raise ServiceUnavailable()
-    pool = get_pool()
+    pool = _batch_pool.get() or get_pool()  # inside a batch, its one connection (see `shared`)
     try:
         with pool.connection(timeout=timeout) as conn, guard(conn):
             try:

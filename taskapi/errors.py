@@ -85,6 +85,10 @@ class QuotaExceeded(ApiError):
     status, code, message = 409, "QUOTA_EXCEEDED", "The user holds as many tasks as allowed."
 
 
+class FailedDependency(ApiError):
+    status, code, message = 424, "FAILED_DEPENDENCY", "A request this one refers to failed: this one was not processed."
+
+
 class SyncTokenExpired(ApiError):
     status, code, message = 410, "SYNC_TOKEN_EXPIRED", "The sync token is too old: sync again without `since`."
 

@@ -4,10 +4,16 @@ Every EVERY-th such request of a worker (its first included) handles up to its t
 first: more than the requests in between can have made, so the tables stay bounded.
 """
 
+import contextvars
 import itertools
 import logging
+from contextlib import contextmanager
+
+import psycopg
 
 from taskapi import columns, queries
+from taskapi.db import connection
+from taskapi.errors import ServiceUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -20,12 +26,45 @@ BATCHES = {"idempotency_keys": 500, "tombstones": 500, "search": 10}
 _counters = {table: itertools.count() for table in BATCHES}
 
 
+_deferred = contextvars.ContextVar("deferred_sweeps", default=None)
+
+
 def sweep(conn, table, purge, *args):
-    """Run `purge(conn, *args, batch)` when this is the table's EVERY-th request in this worker."""
+    """Run `purge(conn, *args, batch)` when this is the table's EVERY-th request in this worker (inside `deferred`,
+    after its block)."""
     if next(_counters[table]) % EVERY == 0:
-        removed = purge(conn, *args, BATCHES[table])
-        if removed:
-            log.info("swept rows", extra={"table": table, "count": removed})
+        pending = _deferred.get()
+        if pending is None:
+            _purge(conn, table, purge, args)
+        else:
+            pending[table] = (purge, args)
+
+
+def _purge(conn, table, purge, args):
+    removed = purge(conn, *args, BATCHES[table])
+    if removed:
+        log.info("swept rows", extra={"table": table, "count": removed})
+
+
+@contextmanager
+def deferred():
+    """Sweeps that fall due while the block runs (a batch) run once it is over, each on its own: inside the batch's
+    transaction they would hold what they lock (other users' rows among them) until the batch commits. One sweep per
+    table: its batch is more than a batch's requests can have made. A sweep that fails is logged, and the next due
+    one catches up: the batch has committed, and its answer stands."""
+    token = _deferred.set({})
+    try:
+        yield
+    finally:
+        pending = _deferred.get()
+        _deferred.reset(token)
+    if pending:
+        try:
+            with connection() as conn:
+                for table, (purge, args) in pending.items():
+                    _purge(conn, table, purge, args)
+        except (ServiceUnavailable, psycopg.Error) as exc:
+            log.warning("deferred sweep failed: %s", exc)
 
 
 SEARCHED = ("title", "description", "labels")

@@ -46,13 +46,30 @@ def fingerprint(body):
     return hashlib.sha256(canonical.encode()).digest()
 
 
+class Unstored(Exception):
+    """Raised by a `create` with the answer to give when there is nothing to keep (a batch that committed nothing):
+    its transaction rolls back, the claim of the key with it, so a retry is processed afresh."""
+
+    def __init__(self, answer):
+        super().__init__("answer not stored")
+        self.answer = answer
+
+
 def create_once(scope, body, create):
-    """Run `create(conn)` (which returns the response or raises) once per Idempotency-Key in `scope`.
+    """Run `create(conn)` (which returns the response, or raises an error or Unstored) once per Idempotency-Key in
+    `scope`.
 
     Without a key it simply runs. With one, a live key with the same fingerprint replays the stored answer, with a
     different one is 422, and one still being processed is waited for, then replayed (409 after WAIT_FOR_FIRST_MS).
     A scope keeps its newest IDEMPOTENCY_KEYS_PER_USER_MAX keys; the oldest beyond go.
     """
+    try:
+        return _create_once(scope, body, create)
+    except Unstored as unstored:
+        return unstored.answer
+
+
+def _create_once(scope, body, create):
     key = request_key()
     if key is None:
         with connection() as conn:

@@ -14,6 +14,7 @@ from marshmallow import Schema, fields, validate
 
 from taskapi import API_BLUEPRINTS, due
 from taskapi.apidoc import ERRORS
+from taskapi.batch_requests import BatchSchema
 from taskapi.errors import HTTP_CODES, ApiError
 from taskapi.schemas import MOVED_ONLY, ListMoveSchema, ListSchema, MoveSchema, TaskSchema, UserPatchSchema, UserSchema
 
@@ -81,6 +82,40 @@ class LabelSchema(Schema):
 class LabelsSchema(Schema):
     items = fields.List(fields.Nested(LabelSchema), required=True)
     truncated = fields.Boolean(required=True, metadata={"description": "true: more labels than the 4,000 listed."})
+
+
+class SubResponseSchema(Schema):
+    id = fields.String(required=True, metadata={"description": "The request's id."})
+    status = fields.Integer(
+        required=True,
+        metadata={"description": "Its status, as alone; 424 (FAILED_DEPENDENCY) when a request it refers to failed."},
+    )
+    headers = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        required=True,
+        metadata={"description": "ETag and Location, where the request alone would have them."},
+    )
+    body = fields.Raw(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "What the request alone would answer (the error envelope for an error); null for"
+            " 204 and 304."
+        },
+    )
+
+
+class BatchAnswerSchema(Schema):
+    committed = fields.Boolean(
+        required=True,
+        metadata={"description": "false: nothing was applied (atomic: a request failed; not atomic: every one did)."},
+    )
+    responses = fields.List(
+        fields.Nested(SubResponseSchema),
+        required=True,
+        metadata={"description": "In request order; of a failed atomic batch, only the failing request's."},
+    )
 
 
 class StatusSchema(Schema):
@@ -192,6 +227,8 @@ def build(auth_mode="jwt"):
     spec.components.schema("TaskPage", schema=TaskPageSchema)
     spec.components.schema("Changes", schema=ChangesSchema)
     spec.components.schema("Labels", schema=LabelsSchema)
+    spec.components.schema("Batch", schema=BatchSchema)
+    spec.components.schema("BatchAnswer", schema=BatchAnswerSchema)
     spec.components.schema("Status", schema=StatusSchema)
     spec.components.schema("Error", schema=ErrorSchema)
     for path, operations in _paths().items():

@@ -5,6 +5,7 @@ import json
 
 from flask import current_app, request
 from flask.json.provider import DefaultJSONProvider
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from taskapi.errors import InvalidJson, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 
@@ -19,13 +20,17 @@ def _reject_constant(name):
     raise ValueError(f"{name} is not valid JSON")
 
 
-def json_object():
-    """The body as a dict, or the SPEC's error: 415 not JSON, 413 too large, 400 undecodable or not an object."""
+def json_object(limit=MAX_BODY_BYTES):
+    """The body as a dict, or the SPEC's error: 415 not JSON, 413 over `limit` bytes, 400 undecodable or not an
+    object. A route that takes more than MAX_BODY_BYTES (the batch) raises request.max_content_length first."""
     if request.mimetype != "application/json":
         raise UnsupportedMediaType()
-    raw = request.get_data(cache=False)
-    if len(raw) > MAX_BODY_BYTES:
-        raise PayloadTooLarge()
+    try:
+        raw = request.get_data(cache=False)
+    except RequestEntityTooLarge:  # a declared Content-Length over request.max_content_length
+        raw = None
+    if raw is None or len(raw) > limit:
+        raise PayloadTooLarge(f"Request body is larger than {limit} bytes.")
     try:
         data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except UnicodeDecodeError:

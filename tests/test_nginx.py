@@ -156,6 +156,23 @@ def test_nginx_rejects_oversized_body_with_the_envelope(stack, origin):
     assert http("POST", f"{stack['url']}/users/{user}/tasks", exact)[0] == 201
 
 
+@pytest.mark.parametrize("origin", [ORIGIN, EVIL])
+def test_a_batch_may_carry_1_mib_through_nginx_and_no_more(stack, origin):
+    user = http("POST", stack["url"] + "/users", {})[2]["id"]
+    head = json.dumps(
+        {"requests": [{"id": "a", "method": "POST", "path": f"/users/{user}/tasks", "body": {"title": "t"}}]}
+    )
+    exact = head.encode()[:-1] + b" " * (1_048_576 - len(head)) + b"}"
+    status, _, answer = http("POST", f"{stack['url']}/users/{user}/batch", exact)
+    assert status == 200 and answer["committed"] is True
+    status, headers, body = http("POST", f"{stack['url']}/users/{user}/batch", exact + b" ", {"Origin": origin})
+    assert status == 413 and headers["Content-Type"] == "application/json"
+    assert body == {
+        "error": {"code": "PAYLOAD_TOO_LARGE", "message": "Request body is larger than 1048576 bytes.", "details": {}}
+    }
+    assert_nginx_own_headers(headers, origin)
+
+
 def test_nginx_answers_json_when_gunicorn_is_unreachable(tmp_path):
     """A 502 from nginx (upstream down) reaches clients as the SPEC's 503 envelope with Retry-After."""
     assert NGINX, "nginx is required in CI"
@@ -173,9 +190,11 @@ def test_nginx_answers_json_when_gunicorn_is_unreachable(tmp_path):
                 if probe.connect_ex(("127.0.0.1", port)) == 0:
                     break
             time.sleep(0.1)
-        for path in ("/healthz", "/readyz"):  # the liveness and the app's upstream
+        # The liveness and the app's upstream, and the batch's own location.
+        for method, path in (("GET", "/healthz"), ("GET", "/readyz"), ("POST", f"/users/{uuid.uuid4()}/batch")):
             for origin in (ORIGIN, EVIL):
-                status, headers, body = http("GET", f"http://127.0.0.1:{port}{path}", headers={"Origin": origin})
+                url = f"http://127.0.0.1:{port}{path}"
+                status, headers, body = http(method, url, {} if method == "POST" else None, {"Origin": origin})
                 assert status == 503 and body["error"]["code"] == "SERVICE_UNAVAILABLE", body
                 assert_nginx_own_headers(headers, origin, retry_after="5")
     finally:
