@@ -502,3 +502,78 @@ def test_two_atomic_batches_racing_on_the_same_tasks_never_mix(database_url, tmp
                 assert won == ["x", "y"] and titles <= {f"x-{round_}", f"y-{round_}"}
                 version += 2
             assert versions == {version}
+
+
+# --- lists, subtasks, moves and cascades inside a batch -----------------------------------------------------------
+
+
+def test_a_list_its_tasks_and_a_subtask_by_reference_then_a_move(client, user_id):
+    """The offline client's queue: a list, tasks in it, a subtask of one, a move; the answers as alone."""
+    base = f"/users/{user_id}"
+    answer = answered(
+        send(
+            client,
+            user_id,
+            req("work", "POST", f"{base}/lists", {"name": "Work"}),
+            req("report", "POST", f"{base}/tasks", {"title": "Report", "list_id": "$work"}),
+            req("slides", "POST", f"{base}/tasks", {"title": "Slides", "list_id": "$work"}),
+            req("draft", "POST", f"{base}/tasks", {"title": "Draft", "parent_id": "$report"}),
+            req("first", "POST", f"{base}/tasks/$slides/move", {"after_id": None}),
+            req("home", "POST", f"{base}/lists", {"name": "Home"}),
+            req("away", "POST", f"{base}/tasks/$report/move", {"list_id": "$home"}, **{"If-Match": '"1"'}),
+        )
+    )
+    assert answer["committed"] is True
+    work, report, slides, draft, first, home, away = (r["body"] for r in answer["responses"])
+    assert [r["status"] for r in answer["responses"]] == [201, 201, 201, 201, 200, 201, 200]
+    assert answer["responses"][0]["headers"]["Location"] == f"{base}/lists/{work['id']}"
+    assert report["list_id"] == work["id"] and draft["parent_id"] == report["id"] and draft["list_id"] == work["id"]
+    assert first["id"] == slides["id"] and first["position"] < report["position"]
+    assert away["list_id"] == home["id"] and away["parent_id"] is None
+    # The subtask followed its parent to the other list, as a move alone takes the subtree along.
+    moved_draft = client.get(f"{base}/tasks/{draft['id']}").get_json()
+    assert moved_draft["list_id"] == home["id"] and moved_draft["parent_id"] == report["id"]
+    assert [t["title"] for t in client.get(f"{base}/tasks?list_id={work['id']}&sort=position").get_json()["items"]] == [
+        "Slides"
+    ]
+
+
+def test_a_failing_move_rolls_back_the_list_and_tasks_created_before_it(client, user_id):
+    base = f"/users/{user_id}"
+    answer = answered(
+        send(
+            client,
+            user_id,
+            req("work", "POST", f"{base}/lists", {"name": "Work"}),
+            req("task", "POST", f"{base}/tasks", {"title": "T", "list_id": "$work"}),
+            req("cycle", "POST", f"{base}/tasks/$task/move", {"parent_id": "$task"}),
+        )
+    )
+    assert answer["committed"] is False and len(answer["responses"]) == 1
+    [failed] = answer["responses"]
+    assert failed["id"] == "cycle" and failed["status"] == 400 and "parent_id" in failed["body"]["error"]["details"]
+    assert client.get(f"{base}/lists").get_json() == {"items": []} and tasks_of(client, user_id) == []
+
+
+def test_a_subtree_delete_in_a_batch_cascades_with_tombstones_and_frees_the_quota(quota_client):
+    client = quota_client
+    user = client.post("/users", json={}).get_json()["id"]
+    base = f"/users/{user}"
+    since = client.get(f"{base}/changes").get_json()["next_since"]
+    answer = answered(
+        send(
+            client,
+            user,
+            req("root", "POST", f"{base}/tasks", {"title": "root"}),
+            req("kid", "POST", f"{base}/tasks", {"title": "kid", "parent_id": "$root"}),
+            req("grandkid", "POST", f"{base}/tasks", {"title": "grandkid", "parent_id": "$kid"}),
+            req("done", "PATCH", f"{base}/tasks/$root", {"is_completed": True}),
+            req("gone", "DELETE", f"{base}/tasks/$root"),
+            req("room", "POST", f"{base}/tasks", {"title": "room again"}),
+        )
+    )
+    assert [r["status"] for r in answer["responses"]] == [201, 201, 201, 200, 204, 201]
+    ids = [r["body"]["id"] for r in answer["responses"][:3]]
+    changes = client.get(f"{base}/changes?since={since}").get_json()
+    assert {t["id"] for t in changes["deleted"]} == set(ids)
+    assert [t["title"] for t in changes["upserted"]] == ["room again"]
