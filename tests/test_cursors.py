@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from helpers import assert_error, connect, http
 
-from taskapi import signing
+from taskapi import migrate, signing
 from taskapi.queries import SORTS
 from taskapi.queries.pages import page_statement
 
@@ -198,17 +198,24 @@ def test_a_walk_returns_every_untouched_task_once_while_others_change(gunicorn_s
 
 
 @pytest.fixture(scope="module")
-def big_user(database_url):
-    """A user with 5,000 tasks, analysed, so the planner chooses as it would on a real list."""
-    with connect(database_url, autocommit=True) as conn:
+def big_user(new_database):
+    """A user with 5,000 tasks among neighbours with 1,500 each, analysed, so the planner chooses as it would on a real
+    list; in a database of its own, so that what the rest of the suite leaves in the shared one (thousands of users
+    of a few tasks each) does not decide the plans: (database URL, user)."""
+    url = new_database("taskapi_test_plans")
+    migrate.apply(url)
+    with connect(url, autocommit=True) as conn:
         user = conn.execute("INSERT INTO users DEFAULT VALUES RETURNING id").fetchone()[0]
-        conn.execute(
-            "INSERT INTO tasks (user_id, title, created_at, updated_at) SELECT %s, 'task ' || n,"
-            " now() - n * interval '1 second', now() - n * interval '1 second' FROM generate_series(1, 5000) n",
-            (user,),
-        )
+        neighbours = [uuid.uuid4() for _ in range(4)]
+        conn.execute("INSERT INTO users (id) SELECT unnest(%s::uuid[])", (neighbours,))
+        for owner, count in ((user, 5000), *((neighbour, 1500) for neighbour in neighbours)):
+            conn.execute(
+                "INSERT INTO tasks (user_id, title, priority, created_at, updated_at) SELECT %s, 'task ' || n, n %% 5,"
+                " now() - n * interval '1 second', now() - n * interval '1 second' FROM generate_series(1, %s) n",
+                (owner, count),
+            )
         conn.execute("ANALYZE tasks")
-    return user
+    return url, user
 
 
 def plan_nodes(plan):
@@ -218,7 +225,8 @@ def plan_nodes(plan):
 
 
 @pytest.mark.parametrize("sort", SORTS)
-def test_every_sort_seeks_on_an_index_leading_with_user_id(database_url, big_user, sort):
+def test_every_sort_seeks_on_an_index_leading_with_user_id(big_user, sort):
+    database_url, big_user = big_user
     column, _, kind = SORTS[sort]
     value = {"timestamp": datetime.now(UTC) - timedelta(seconds=2500), "text": "task 2500", "integer": 2}[kind]
     params = {
