@@ -46,5 +46,9 @@ def conditions(user_id, filters, zone_name, now):
         out["overdue" if filters["overdue"] else "not_overdue"] = {"now": now}
     if "q" in filters:
         terms = filters["q"]
-        out["q"] = {"term_keys": search.term_keys(user_id, terms), "patterns": search.like_patterns(terms)}
+        keys, patterns = search.term_keys(user_id, terms), search.like_patterns(terms)
+        if keys:
+            out["q"] = {"term_keys": keys, "patterns": patterns}
+        else:  # every term too short for a key: the text alone decides, among the user's tasks in the page's order
+            out["q_unkeyed"] = {"patterns": patterns}
     return out

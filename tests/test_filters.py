@@ -516,6 +516,8 @@ def searched(api):
         ("a\\b", {"backslash"}),
         ("x", {"underscore", "axb"}),  # a 1-letter term: the description "x" counts too
         ("ab", {"ab"}),  # a 2-letter term ("a_b", "axb" and "a\\b" hold no "ab")
+        ("x test", {"underscore", "axb"}),  # a term with keys beside one too short for them
+        ("ab plain", {"ab"}),
         ("ü", {"unal", "report"}),
         ("ss", {"strasse", "strasse2"}),
         ("ff", {"percent"}),
@@ -947,6 +949,8 @@ INDEXED = [
     "q=milk",
     "q=bread",
     "q=errand milk",
+    "q=mi",  # no term long enough for a key: the user's tasks, in the page's order
+    "q=mi errand",
     f"list_id={IN_LIST}",
     "list_id=none",
     f"parent_id={SOME_PARENT}",

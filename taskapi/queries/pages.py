@@ -58,6 +58,7 @@ FILTERS = {
     "not_overdue": f"(is_completed OR {DUE_LAST} >= %(now)s)",
     # Rows from before migration 0009 may lack keys yet: they are read beside the candidates, searched as lower().
     "q": f"({_LOOKUP} @> %(term_keys)s::integer[] OR {UNKEYED}) AND {_SEARCHED} LIKE ALL (%(patterns)s)",
+    "q_unkeyed": f"{_SEARCHED} LIKE ALL (%(patterns)s)",
 }
 
 
