@@ -76,6 +76,14 @@ def create_task(user_id):
 
     def create(conn):
         housekeeping.sweep(conn, "search", housekeeping.fill_search_columns)
+        # Most tasks go last among the top-level tasks in no list: one statement, when the user's row knows where.
+        task = queries.appends(fields) and queries.append_task(
+            conn, user_id, columns.task_columns(user_id, fields), quota
+        )
+        task = task or placed(conn)
+        return one_task(task, 201, Location=url_for(".get_task", user_id=user_id, task_id=task["id"]))
+
+    def placed(conn):
         # The user's row first: the zone an all-day due needs, and the new task's place (last among its siblings)
         # cannot change before it commits.
         with conn.transaction():
@@ -87,8 +95,7 @@ def create_task(user_id):
             created = queries.insert_task(conn, user_id, stored, place, max_tasks=quota)
             if created.task is None:
                 raise QuotaExceeded(details={"limit": quota})
-        task = created.task
-        return one_task(task, 201, Location=url_for(".get_task", user_id=user_id, task_id=task["id"]))
+            return created.task
 
     return idempotency.create_once(user_id, body, create)
 

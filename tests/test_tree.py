@@ -5,6 +5,7 @@ positions, isolation between users, and concurrent moves and creates through rea
 import json
 import multiprocessing
 import random
+import string
 import time
 import uuid
 from collections import Counter
@@ -695,6 +696,76 @@ def test_tasks_from_before_positions_keep_their_order_through_creates_and_moves(
     assert_strictly_ordered(listed)
 
 
+def tail(database_url, user_id):
+    with connect(database_url) as conn:
+        return conn.execute("SELECT task_tail FROM users WHERE id = %s", [user_id]).fetchone()[0]
+
+
+def test_the_next_key_the_users_row_gives_is_the_one_python_gives(database_url):
+    """position_after (migration 0016), which a create in one statement takes its key from, against
+    positions.between(key, None) on keys of every width and sign, at the carries, and past the largest integer."""
+    rng = random.Random(16)
+    keys = ["a0", "az", "azV", "b0z", "bzz", "Zz", "Z0", "Yzz", "Yzz3", "B" + "z" * 25, "A" + "z" * 26, "z" + "z" * 26]
+    for _ in range(3000):
+        head = rng.choice(string.ascii_letters)
+        width = ord(head) - ord("a") + 1 if head.islower() else ord("Z") - ord(head) + 1
+        digits = "".join(rng.choice("0yz" if rng.random() < 0.5 else positions.DIGITS) for _ in range(width))
+        fraction = "".join(rng.choice(positions.DIGITS) for _ in range(rng.randrange(4))).rstrip("0")
+        if positions.valid(head + digits + fraction):
+            keys.append(head + digits + fraction)
+    key = "a0"
+    for _ in range(5000):  # appends through the first widths, as a group grows
+        keys.append(key := positions.between(key, None))
+    with connect(database_url) as conn:
+        answered = conn.execute("SELECT k, position_after(k) FROM unnest(%s::text[]) AS k", [keys]).fetchall()
+    for key, after in answered:
+        expected = positions.between(key, None)
+        if len(expected) > len(key) and expected.startswith(key):  # no next integer: the fraction grows
+            assert after is None, key
+        else:
+            assert after == expected and after > key, key
+
+
+def test_a_create_in_no_list_goes_last_whatever_moved_there_before(client, user_id, database_url):
+    """The end of the top-level tasks in no list, kept on the user's row: set by a create that read the group,
+    advanced by each create, forgotten by a move there or a renumbering, and never behind a task's key."""
+    first = create(client, user_id, "first")
+    assert tail(database_url, user_id) == first["position"]
+    second = create(client, user_id, "second")
+    assert tail(database_url, user_id) == second["position"] > first["position"]
+    moved(client, user_id, second["id"], after_id=None)
+    assert tail(database_url, user_id) is None
+    third = create(client, user_id, "third")
+    assert ids(group(client, user_id)) == [second["id"], first["id"], third["id"]]
+    assert tail(database_url, user_id) == third["position"]
+
+    work = make_list(client, user_id)
+    elsewhere = create(client, user_id, "from a list", list_id=work["id"])
+    assert tail(database_url, user_id) == third["position"]  # a create in a list leaves it
+    moved(client, user_id, elsewhere["id"], list_id=None)
+    fourth = create(client, user_id, "fourth")
+    assert ids(group(client, user_id)) == [second["id"], first["id"], third["id"], elsewhere["id"], fourth["id"]]
+
+    # Past the largest integer part there is no next key to take: the create reads the group instead.
+    largest = "z" + "z" * 26
+    with connect(database_url) as conn:
+        conn.execute("UPDATE tasks SET position = %s WHERE user_id = %s AND id = %s", [largest, user_id, fourth["id"]])
+        conn.execute("UPDATE users SET task_tail = %s WHERE id = %s", [largest, user_id])
+    fifth = create(client, user_id, "fifth")
+    assert fifth["position"] > largest and positions.valid(fifth["position"])
+    assert ids(group(client, user_id))[-2:] == [fourth["id"], fifth["id"]]
+
+    # A renumbering (here of tasks from before positions) forgets it too.
+    with connect(database_url) as conn:
+        conn.execute("UPDATE tasks SET position = '' WHERE user_id = %s AND list_id IS NULL", [user_id])
+    order = sorted(ids(group(client, user_id)))
+    moved(client, user_id, order[0], after_id=order[1])
+    assert tail(database_url, user_id) is None
+    sixth = create(client, user_id, "sixth")
+    assert ids(group(client, user_id)) == [order[1], order[0], *order[2:], sixth["id"]]
+    assert_strictly_ordered(group(client, user_id))
+
+
 # --- Isolation ---------------------------------------------------------------------------------------------------
 
 
@@ -744,10 +815,10 @@ WRITERS = 8
 SECONDS = 5
 
 
-def _writer(base, user, list_id, seed, start, number, results):
-    """One client process: moves random tasks of the group (after a random sibling, first, last) and creates new
-    ones in it; now and then makes a scratch list with a task in it, renames the group's list or deletes a scratch
-    list, for the sync client to follow."""
+def _writer(base, user, list_id, group_list, seed, start, number, results):
+    """One client process: moves random tasks of the group (those in `group_list`, None: in no list; after a random
+    sibling, first, last) and creates new ones in it; now and then makes a scratch list with a task in it, renames
+    the list or deletes a scratch list, for the sync client to follow."""
     rng = random.Random(number)
     known, created, scratch, counts = list(seed), [], [], Counter()
     start.wait(60)
@@ -755,7 +826,7 @@ def _writer(base, user, list_id, seed, start, number, results):
     while time.monotonic() < deadline:
         roll = rng.random()
         if roll < 0.25:
-            status, _, body = http("POST", f"{base}/users/{user}/tasks", {"title": f"w{number}", "list_id": list_id})
+            status, _, body = http("POST", f"{base}/users/{user}/tasks", {"title": f"w{number}", "list_id": group_list})
             kind = "create"
             if status == 201:
                 created.append(body["id"])
@@ -829,13 +900,17 @@ def served_walk(base, user, query):
         url = f"{base}/users/{user}/tasks?limit=100&cursor={quote(page['next_cursor'])}"
 
 
-def test_concurrent_moves_and_creates_keep_the_group_whole_and_sync_exact(database_url, tmp_path):
+@pytest.mark.parametrize("in_list", [True, False], ids=["a list", "no list"])
+def test_concurrent_moves_and_creates_keep_the_group_whole_and_sync_exact(database_url, tmp_path, in_list):
+    """In a list, every create reads the group under the user's row lock; in no list, most are one statement that
+    takes the next key from the user's row (queries.append_task), while moves make it forget that key."""
     with running_gunicorn(database_url, tmp_path / "gunicorn.log") as server:
         base = server["url"]
         user = http("POST", base + "/users", {})[2]["id"]
         list_id = http("POST", f"{base}/users/{user}/lists", {"name": "shared"})[2]["id"]
+        group_list = list_id if in_list else None
         seed = [
-            http("POST", f"{base}/users/{user}/tasks", {"title": f"s{n}", "list_id": list_id})[2]["id"]
+            http("POST", f"{base}/users/{user}/tasks", {"title": f"s{n}", "list_id": group_list})[2]["id"]
             for n in range(10)
         ]
         began = time.monotonic()
@@ -845,7 +920,7 @@ def test_concurrent_moves_and_creates_keep_the_group_whole_and_sync_exact(databa
         context = multiprocessing.get_context("fork")
         start, stop, results = context.Barrier(WRITERS + 2), context.Event(), context.Queue()
         writers = [
-            context.Process(target=_writer, args=(base, user, list_id, seed, start, number, results))
+            context.Process(target=_writer, args=(base, user, list_id, group_list, seed, start, number, results))
             for number in range(WRITERS)
         ]
         syncer = context.Process(target=_sync_client, args=(base, user, start, stop, results))
@@ -873,7 +948,7 @@ def test_concurrent_moves_and_creates_keep_the_group_whole_and_sync_exact(databa
         assert not [kind for kind in counts if kind.split()[-1].isdigit()], counts  # every answer a 2xx
         assert counts["move"] > 20 and counts["create"] > 5, counts
 
-        shared = served_walk(base, user, f"list_id={list_id}&parent_id=none&sort=position")
+        shared = served_walk(base, user, f"list_id={group_list or 'none'}&parent_id=none&sort=position")
         keys = [task["position"] for task in shared]
         assert len(set(keys)) == len(keys)
         assert [(task["position"].encode(), task["id"]) for task in shared] == sorted(

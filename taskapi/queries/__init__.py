@@ -28,6 +28,7 @@ from taskapi.queries.order import LAST
 from taskapi.queries.pages import SORTS, Page, list_tasks
 from taskapi.queries.tasks import (
     Created,
+    append_task,
     delete_task,
     fetch_task,
     fetch_task_version,
@@ -36,7 +37,7 @@ from taskapi.queries.tasks import (
     store_search_columns,
     update_task,
 )
-from taskapi.queries.tree import move_task, place_new_task, remove_task, write_task
+from taskapi.queries.tree import appends, move_task, place_new_task, remove_task, write_task
 from taskapi.queries.users import (
     delete_user,
     fetch_user,
@@ -54,6 +55,8 @@ __all__ = [
     "TASK",
     "write_task",
     "remove_task",
+    "appends",
+    "append_task",
     "place_new_task",
     "move_task",
     "rename_list",

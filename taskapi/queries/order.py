@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from taskapi import positions
+from taskapi.queries.tasks import FORGET_TAIL
 
 # "None" as a sibling group's key: top level, no list. The same expressions as the indexes of migration 0014, where
 # they are why a group is read in position order straight from an index.
@@ -102,6 +103,8 @@ def position(conn, group, after=LAST, moving=NIL):
     for start in range(0, len(ids), RENUMBER_BATCH):
         chunk = {"ids": ids[start : start + RENUMBER_BATCH], "keys": keys[start : start + RENUMBER_BATCH]}
         conn.execute(renumber, {"user_id": group.params["user_id"], **chunk})
+    if group.table == "tasks":  # new keys, which may pass the end the user's row keeps
+        conn.execute(FORGET_TAIL, {"user_id": group.params["user_id"]})
     return key
 
 

@@ -82,21 +82,36 @@ _FIELD_OF = {
 }
 
 # The quota is part of the user's row update: a writer that waited for the lock re-checks it on the row its
-# predecessor left, so concurrent creates can never pass it together. No row back: no such user, or no room. The
-# caller took the user's row already (its transaction chose the position under that lock).
-INSERT_TASK = f"""
+# predecessor left, so concurrent creates can never pass it together. No row back: no such user, or no room.
+# INSERT_TASK: the caller took the user's row already (its transaction chose the position under that lock); a task
+# placed last among the top-level tasks in no list leaves its key as the end of them (users.task_tail, 0016).
+# APPEND_TASK: a top-level task in no list, in one statement: its key follows the end the user's row keeps, read
+# and advanced under the row's lock as the change number is. No row back also when that end is not known.
+_INSERT = f"""
 WITH owner AS (
-    UPDATE users SET change_seq = change_seq + 1, task_count = task_count + 1
-    WHERE id = %(user_id)s AND task_count < %(max_tasks)s
-    RETURNING id, change_seq
+    UPDATE users SET change_seq = change_seq + 1, task_count = task_count + 1, task_tail = {{tail}}
+    WHERE id = %(user_id)s AND task_count < %(max_tasks)s {{known}}
+    RETURNING id, change_seq, task_tail
 )
 INSERT INTO tasks (user_id, change_seq, completed_at, list_id, parent_id, position, {", ".join(_WRITTEN)})
-SELECT id, change_seq, CASE WHEN %(is_completed)s::boolean THEN now() END,
-       %(list_id)s::uuid, %(parent_id)s::uuid, %(position)s,
+SELECT id, change_seq, CASE WHEN %(is_completed)s::boolean THEN now() END, {{place}},
        {", ".join(f"%({column})s::{kind}" for column, kind in _WRITTEN.items())}
 FROM owner
 RETURNING {_ONE_TASK}
 """
+INSERT_TASK = _INSERT.format(
+    tail="CASE WHEN %(list_id)s::uuid IS NULL AND %(parent_id)s::uuid IS NULL THEN %(position)s ELSE task_tail END",
+    known="",
+    place="%(list_id)s::uuid, %(parent_id)s::uuid, %(position)s",
+)
+APPEND_TASK = _INSERT.format(
+    tail="position_after(task_tail)",
+    known="AND position_after(task_tail) IS NOT NULL",
+    place="NULL::uuid, NULL::uuid, task_tail",
+)
+# A task placed among the top-level tasks in no list by anything but a create (a move, a renumbering) makes their
+# end unknown again: the next create there reads the group (INSERT_TASK) and sets it.
+FORGET_TAIL = "UPDATE users SET task_tail = NULL WHERE id = %(user_id)s"
 
 SELECT_TASK = f"SELECT {_ONE_TASK} FROM tasks WHERE user_id = %(user_id)s AND id = %(task_id)s"
 
@@ -244,6 +259,13 @@ def insert_task(conn, user_id, columns, place, max_tasks=2**62):
         return Created(task=task, user_found=True)
     # Refused: say why (a second statement, on this path only).
     return Created(task=None, user_found=user_exists(conn, user_id))
+
+
+def append_task(conn, user_id, columns, max_tasks=2**62):
+    """Insert a top-level task in no list with `columns` (columns.task_columns of every field), last there, in one
+    statement; None when the user's row does not know where that is (nor whether the user is there, or has room:
+    then insert_task, in a transaction that took the row, finds out)."""
+    return conn.execute(APPEND_TASK, {**columns, "user_id": user_id, "max_tasks": max_tasks}).fetchone()
 
 
 def fetch_task(conn, user_id, task_id):

@@ -8,6 +8,7 @@ user's own rows: another user's id and a made-up one get the same answer.
 
 from dataclasses import dataclass
 
+from taskapi.columns import needs_zone
 from taskapi.errors import ValidationFailed
 from taskapi.queries import order
 from taskapi.queries.lists import list_exists
@@ -51,9 +52,12 @@ COMPLETION_OF = "SELECT is_completed FROM tasks WHERE user_id = %(user_id)s AND 
 PLACE_OF = "SELECT list_id, parent_id, version, child_count FROM tasks WHERE user_id = %(user_id)s AND id = %(task_id)s"
 # A child more or less; not a change of the parent the API shows (no version, no change number).
 ADOPT = "UPDATE tasks SET child_count = child_count + %(delta)s WHERE user_id = %(user_id)s AND id = %(task_id)s"
+# A move among the top-level tasks in no list makes their end (users.task_tail) unknown: see tasks.FORGET_TAIL.
 MOVE_TASK = f"""
 WITH owner AS (
-    UPDATE users SET change_seq = change_seq + 1 WHERE id = %(user_id)s RETURNING change_seq
+    UPDATE users SET change_seq = change_seq + 1,
+        task_tail = CASE WHEN %(list_id)s::uuid IS NULL AND %(parent_id)s::uuid IS NULL THEN NULL ELSE task_tail END
+    WHERE id = %(user_id)s RETURNING change_seq
 )
 UPDATE tasks SET list_id = %(list_id)s, parent_id = %(parent_id)s, position = %(position)s,
     version = tasks.version + 1, updated_at = now(), change_seq = owner.change_seq
@@ -117,6 +121,12 @@ def refuse(field, message):
 NO_LIST = "Names no list of yours."
 NO_TASK = "Names no task of yours."
 CHILDREN_FULL = f"A task has at most {MAX_CHILDREN} subtasks."
+
+
+def appends(fields):
+    """Whether a new task with `fields` goes where queries.append_task puts it, in one statement: at the end of the
+    top-level tasks in no list, with no due that needs the user's zone."""
+    return fields.get("list_id") is None and fields.get("parent_id") is None and not needs_zone(fields)
 
 
 def place_new_task(conn, user_id, fields):
