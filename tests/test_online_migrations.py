@@ -217,6 +217,19 @@ class YoyoMarks(logging.Handler):
             self.marks.append((time.monotonic(), message))
 
 
+class MigrateRetries(logging.Handler):
+    """The retries taskapi.migrate makes on its own after a lock timeout (each starts that migration again)."""
+
+    def __init__(self, retries):
+        super().__init__(logging.WARNING)
+        self.retries = retries
+
+    def emit(self, record):
+        message = record.getMessage()
+        if "retrying" in message:
+            self.retries.append(f"taskapi.migrate: {message}")
+
+
 def seed(url):
     """Round 2's rows: USERS users of TASKS_PER_USER tasks (change numbers 1..n, in the order they changed), some
     with tombstones after them, stored idempotency answers; the counters on each user's row consistent."""
@@ -384,6 +397,8 @@ def test_migrations_apply_and_roll_back_online_under_round_2_load(new_database):
     yoyo_log = logging.getLogger("yoyo.migrations")
     saved_level = yoyo_log.level
     phases, retries, collected = [], [], {}
+    migrate_log, migrate_retries = logging.getLogger("taskapi.migrate"), MigrateRetries(retries)
+    migrate_log.addHandler(migrate_retries)
     try:
         for process in clients:
             process.start()
@@ -431,6 +446,7 @@ def test_migrations_apply_and_roll_back_online_under_round_2_load(new_database):
     finally:
         yoyo_log.removeHandler(marks)
         yoyo_log.setLevel(saved_level)
+        migrate_log.removeHandler(migrate_retries)
         stop.set()
         monitor.halt.set()
         deadline = time.monotonic() + 60
