@@ -12,6 +12,7 @@ from functools import cache
 
 from psycopg.rows import tuple_row
 
+from taskapi.db import custom_plan_cursor
 from taskapi.queries.order import LIST_KEY, PARENT_KEY
 from taskapi.queries.tasks import JSON_COLUMNS, TASK_JSON
 
@@ -118,8 +119,10 @@ def list_tasks(conn, user_id, sort, limit, filters, offset=0, after=None, count=
         start = "first"
     statement = page_statement(sort, start, tuple(sorted(filters)))
     # Plain tuples: a page has up to 101 rows, and a dict a row is the dearer part. A filtered page is planned for
-    # its own values (prepare=False): how common a label or a term is decides between its index and the sort's.
-    with conn.cursor(row_factory=tuple_row) as cur:
+    # its own values (never prepared, the values in its text): how common a label or a term is decides between its
+    # index and the sort's.
+    cursor = custom_plan_cursor(conn, row_factory=tuple_row) if filters else conn.cursor(row_factory=tuple_row)
+    with cursor as cur:
         rows = cur.execute(statement, params, prepare=False if filters else None).fetchall()
     created_at, total, *_ = rows[0]
     if created_at is None:
