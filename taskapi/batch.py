@@ -9,7 +9,7 @@ from flask import Blueprint, current_app, g, request
 from psycopg.pq import TransactionStatus
 from werkzeug.test import EnvironBuilder
 
-from taskapi import apidoc, db, housekeeping, idempotency
+from taskapi import apidoc, bounds, db, housekeeping, idempotency
 from taskapi.batch_requests import REQUESTS_MAX, parse, resolve, resolved_path
 from taskapi.errors import ApiError, FailedDependency, envelope
 from taskapi.payload import compact, json_answer, json_object
@@ -48,7 +48,8 @@ class Answer:
     " request commits on its own; one that refers to a failed request is 424 `FAILED_DEPENDENCY`, not processed."
     " A request's `headers` may hold If-Match and If-None-Match only; the batch's Authorization applies to every"
     " request. With an Idempotency-Key the whole batch is replayable; a batch that committed nothing is not stored."
-    " The body may be up to 1 MiB.",
+    " The body may be up to 1 MiB; the task pages it asks for share one page's 1 MiB (later ones end early, with"
+    " their `next_cursor`).",
     parameters=[apidoc.IDEMPOTENCY_KEY],
     body="Batch",
     example={
@@ -71,7 +72,8 @@ def run_batch(user_id):
 def run(conn, batch):
     """The batch's answer, its requests' statements all on `conn`; Unstored when it committed nothing, so that an
     Idempotency-Key does not keep it."""
-    with db.shared(conn):
+    # Its task pages share one answer's bytes, as if the batch were one page (each still holds a task).
+    with db.shared(conn), bounds.shared_answer():
         return _atomic(conn, batch.requests) if batch.atomic else _each_alone(conn, batch.requests)
 
 
@@ -133,6 +135,7 @@ def _dispatch(conn, sub, created):
         answer.body = response.get_data(as_text=True)
     if answer.ok and conn.info.transaction_status == TransactionStatus.INERROR:  # a handler swallowed a database error
         answer = _error(sub, ApiError())
+    bounds.spent(bounds.text_bytes(answer.body))
     if answer.ok and sub.kept and answer.status == 201 and "id" in (made := json.loads(answer.body)):
         created[sub.id] = made["id"]
     return answer

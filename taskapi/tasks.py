@@ -144,7 +144,7 @@ def list_tasks(user_id):
     if given is not None and position.incarnation != born:  # issued before the account was registered again
         raise cursors.invalid()
     # At most `limit` tasks, and fewer when they would take the answer past its byte bound; then there is more.
-    shown = min(limit, bounds.fitting(page.items))
+    shown = min(limit, bounds.fitting(page.items, bounds.items_budget()))
     more = len(page.items) > shown
     # The tasks come as JSON text from PostgreSQL; the page around them is a handful of scalars.
     head = {

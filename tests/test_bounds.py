@@ -334,3 +334,29 @@ def test_a_cursor_carrying_the_largest_filters_fits_in_the_next_request(gunicorn
         assert status == 200, page
         seen += [task["id"] for task in page["items"]]
     assert len(set(seen)) == 3
+
+
+def test_the_task_pages_of_one_batch_share_one_answers_bytes(app_client, largest):
+    """Each page of 1 MiB alone, 20 of them in a batch were a 20 MiB answer (100: 100 MiB, built in a worker's
+    memory). Inside a batch the pages share one answer's bound: the first is what it would be alone, the later ones
+    stop early, each holding at least one task and the cursor to go on from, so the answer passes 1 MiB by at most a
+    task a request, and nothing is lost to a client that walks on."""
+    page = f"/users/{largest}/tasks?limit=100"
+    requests = [{"id": str(n), "method": "GET", "path": page} for n in range(20)]
+    response = app_client.post(f"/users/{largest}/batch", json={"requests": requests})
+    assert response.status_code == 200
+    largest_task_json = 62_000
+    assert len(response.get_data()) <= ANSWER_BYTES_MAX + len(requests) * (largest_task_json + 1_024)
+    answers = [answer["body"] for answer in response.get_json()["responses"]]
+    alone = app_client.get(page).get_json()
+    assert answers[0] == alone and len(alone["items"]) > 1
+    for answer in answers[1:]:  # a prefix of the page alone, at least one task, and a cursor to the rest
+        assert answer["items"] and answer["items"] == alone["items"][: len(answer["items"])]
+        assert answer["next_cursor"]
+    assert sum(len(answer["items"]) for answer in answers[1:]) < len(alone["items"]) + len(requests)
+    # Walking on from a cut page alone gives the rest of the list, each task once.
+    seen, cursor = [task["id"] for task in answers[-1]["items"]], answers[-1]["next_cursor"]
+    while cursor:
+        walked = app_client.get(f"{page}&cursor={cursor}").get_json()
+        seen, cursor = seen + [task["id"] for task in walked["items"]], walked["next_cursor"]
+    assert len(seen) == len(set(seen)) == 60
