@@ -194,13 +194,11 @@ def init_app(app):
             watchdog.renew(self.connection)
             return super().execute(*args, **kwargs)
 
-    class Cursor(Renewing, psycopg.Cursor):
-        custom_plans = None  # the class of `custom_plan_cursor`, set below
-
     class ClientCursor(Renewing, psycopg.ClientCursor):
         pass
 
-    Cursor.custom_plans = ClientCursor
+    class Cursor(Renewing, psycopg.Cursor):
+        custom_plans = ClientCursor  # what `custom_plan_cursor` makes on this connection
 
     kwargs = {
         "cursor_factory": Cursor,
