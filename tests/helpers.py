@@ -7,9 +7,11 @@ import socket
 import time
 import uuid
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from http.client import HTTPConnection
 from pathlib import Path
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import jwt
 import psycopg
@@ -23,6 +25,17 @@ TASK_KEYS = [
     "parent_id", "position", "version", "created_at", "updated_at",
 ]  # fmt: skip
 LIST_KEYS = ["id", "user_id", "name", "position", "version", "created_at", "updated_at"]
+
+
+def clear_of_midnight(*zone_names, margin=120):
+    """Wait past any of these zones' midnight that is under `margin` seconds away, so the dates a test computes from
+    the real clock hold for its whole run (and an instant `margin` seconds before midnight is still to come)."""
+    for zone_name in zone_names:
+        local = datetime.now(UTC).astimezone(ZoneInfo(zone_name))
+        next_midnight = datetime.combine(local.date() + timedelta(days=1), datetime.min.time(), local.tzinfo)
+        left = (next_midnight - local).total_seconds()
+        if left < margin:
+            time.sleep(left + 1)
 
 
 def token(subject=None, secret=SECRET, **claims):

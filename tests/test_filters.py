@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, quote
 from zoneinfo import ZoneInfo
 
 import pytest
-from helpers import assert_error, connect
+from helpers import assert_error, clear_of_midnight, connect
 
 from taskapi import db, filters
 from taskapi.columns import task_columns
@@ -656,6 +656,7 @@ def timed_at(moment):
 
 @pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "Pacific/Pago_Pago", "UTC"])
 def test_overdue_against_the_real_clock(api, zone):
+    clear_of_midnight(zone)
     user = new_user(api, zone)
     now = datetime.now(UTC).replace(microsecond=0)
     today = now.astimezone(ZoneInfo(zone)).date()
@@ -684,13 +685,17 @@ def test_overdue_against_the_real_clock(api, zone):
 
 
 def test_changing_the_users_zone_moves_dates_overdue_and_order(api):
+    pago_pago = ZoneInfo("Pacific/Pago_Pago")
+    clear_of_midnight("Pacific/Pago_Pago")
     user = new_user(api, "Pacific/Pago_Pago")
-    today = datetime.now(UTC).astimezone(ZoneInfo("Pacific/Pago_Pago")).date()
+    today = datetime.now(UTC).astimezone(pago_pago).date()
     all_day = create(api, user, {"title": "all day", "due": {"date": today.isoformat()}})
     # 23:30 on 2099-03-10 in Pago Pago (stored with the due) is 10:30Z on the 11th: 00:30 on the 12th in Kiritimati.
     timed = create(api, user, {"title": "timed", "due": {"date": "2099-03-10", "time": "23:30"}})
-    # 05:00Z tomorrow: before today ends in Pago Pago (11:00Z tomorrow), after it ends in Kiritimati (10:00Z today).
-    soon = create(api, user, {"title": "soon", "due": timed_at(datetime.combine(today + timedelta(1), time(5), UTC))})
+    # A minute before today ends in Pago Pago (UTC-11): still to come (clear_of_midnight left two), and after today
+    # ended in Kiritimati (UTC+14, 25 hours earlier).
+    end_of_today = datetime.combine(today + timedelta(1), time(0), pago_pago).astimezone(UTC)
+    soon = create(api, user, {"title": "soon", "due": timed_at(end_of_today - timedelta(minutes=1))})
     by_id = {t["id"]: t for t in (all_day, timed, soon)}
 
     def check(overdue, on_10th, on_12th, order):

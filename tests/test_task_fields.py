@@ -6,12 +6,11 @@ sorts (the dates are computed from the real clock, kept clear of midnight in the
 
 import json
 import re
-import time as clock
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from helpers import assert_error, bearer
+from helpers import assert_error, bearer, clear_of_midnight
 
 from taskapi import due
 
@@ -552,17 +551,6 @@ def test_every_answer_is_compact_utf8(client, user_id, make_task, kind):
 
 
 # --- the user's zone decides all-day dues -------------------------------------------------------------------------
-
-
-def clear_of_midnight(*zone_names, margin=120):
-    """Wait past any of these zones' midnight that is under `margin` seconds away, so the dates a test computes from
-    the clock hold for its whole run."""
-    for zone_name in zone_names:
-        local = now().astimezone(due.zone(zone_name))
-        next_midnight = datetime.combine(local.date() + timedelta(days=1), datetime.min.time(), local.tzinfo)
-        left = (next_midnight - local).total_seconds()
-        if left < margin:
-            clock.sleep(left + 1)
 
 
 def test_all_day_due_is_overdue_once_its_date_ended_in_the_users_zone(client):
