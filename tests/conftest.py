@@ -13,6 +13,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from helpers import ROOT, SECRET, free_port, http
+from hypothesis import settings
 from psycopg.conninfo import conninfo_to_dict
 
 from taskapi import create_app, embedded, migrate
@@ -20,6 +21,10 @@ from taskapi.db import close_pool
 from taskapi.serve import GUNICORN
 
 TEST_DATABASE = "taskapi_test"
+
+# No per-example deadline: the property tests check results, and a stall of a busy machine is not a failure.
+settings.register_profile("taskapi", deadline=None)
+settings.load_profile("taskapi")
 
 
 @pytest.fixture(scope="session")

@@ -31,9 +31,11 @@ def clear_of_midnight(*zone_names, margin=120):
     """Wait past any of these zones' midnight that is under `margin` seconds away, so the dates a test computes from
     the real clock hold for its whole run (and an instant `margin` seconds before midnight is still to come)."""
     for zone_name in zone_names:
-        local = datetime.now(UTC).astimezone(ZoneInfo(zone_name))
-        next_midnight = datetime.combine(local.date() + timedelta(days=1), datetime.min.time(), local.tzinfo)
-        left = (next_midnight - local).total_seconds()
+        now = datetime.now(UTC)
+        next_midnight = datetime.combine(
+            now.astimezone(ZoneInfo(zone_name)).date() + timedelta(days=1), datetime.min.time(), ZoneInfo(zone_name)
+        )
+        left = (next_midnight.astimezone(UTC) - now).total_seconds()  # in UTC: exact on a day the clocks change
         if left < margin:
             time.sleep(left + 1)
 
@@ -67,6 +69,17 @@ def connect(url, **kwargs):
     """A direct connection of the tests' own, without server-side prepared statements, which a PgBouncer in
     transaction mode (the second pass of `make test`) cannot keep."""
     return psycopg.connect(url, prepare_threshold=None, **kwargs)
+
+
+def wait_for_lock_waiters(url, count=1, timeout=15):
+    """Until `count` sessions of the database `url` names wait on a lock: the requests a test holds behind a lock of
+    its own are then inside their statements (a fixed sleep would only guess so on a busy machine)."""
+    deadline = time.monotonic() + timeout
+    query = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    with connect(url, autocommit=True) as conn:
+        while (waiting := conn.execute(query).fetchone()[0]) < count:
+            assert time.monotonic() < deadline, f"{waiting} of {count} sessions reached the lock in {timeout} s"
+            time.sleep(0.02)
 
 
 def free_port():

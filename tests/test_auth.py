@@ -45,24 +45,27 @@ def hmac_signed(claims, key_bytes, **header):
     return f"Bearer {signing_input}.{b64(signature)}"
 
 
+# Taken when the module is collected, which may be minutes before a test runs: a token that must be valid, or must be
+# in the future, is a day away from it (no run takes that long), and one that must have expired stays expired.
 NOW = int(time.time())
+LATER = NOW + 86_400
 SUB = str(uuid.uuid4())
 BAD_TOKENS = {
     "garbage": "Bearer not-a-jwt",
     "three garbage parts": "Bearer a.b.c",
     "bad signature": token(SUB, secret="another-secret-of-at-least-32-bytes!!"),
-    "alg none": unsigned({"sub": SUB, "exp": NOW + 600}),
+    "alg none": unsigned({"sub": SUB, "exp": LATER}),
     "expired beyond leeway": token(SUB, exp=NOW - 120),
-    "nbf in the future": token(SUB, nbf=NOW + 300),
-    "iat in the future": token(SUB, iat=NOW + 300),
+    "nbf in the future": token(SUB, nbf=LATER),
+    "iat in the future": token(SUB, iat=LATER),
     "exp missing": token(SUB, exp=None),
-    "sub missing": "Bearer " + jwt.encode({"exp": NOW + 600}, SECRET, algorithm="HS256"),
-    "sub not a string": "Bearer " + jwt.encode({"sub": 42, "exp": NOW + 600}, SECRET, algorithm="HS256"),
+    "sub missing": "Bearer " + jwt.encode({"exp": LATER}, SECRET, algorithm="HS256"),
+    "sub not a string": "Bearer " + jwt.encode({"sub": 42, "exp": LATER}, SECRET, algorithm="HS256"),
     "sub too long": token("s" * 256),
-    "sub empty": "Bearer " + jwt.encode({"sub": "", "exp": NOW + 600}, SECRET, algorithm="HS256"),
+    "sub empty": "Bearer " + jwt.encode({"sub": "", "exp": LATER}, SECRET, algorithm="HS256"),
     "oversized": token(SUB, pad="x" * 9000),
     "HS512 key confusion with the wrong secret": "Bearer "
-    + jwt.encode({"sub": SUB, "exp": NOW + 600}, "x" * 64, algorithm="HS512"),
+    + jwt.encode({"sub": SUB, "exp": LATER}, "x" * 64, algorithm="HS512"),
 }
 
 
@@ -79,7 +82,7 @@ def test_no_bearer_token_is_401_without_an_error_code(jwt_client, header):
 
 
 def test_a_token_inside_the_leeway_is_accepted(jwt_client):
-    expired_a_little = bearer(exp=NOW - 10)  # 30 s leeway by default
+    expired_a_little = bearer(exp=int(time.time()) - 10)  # 30 s leeway by default
     assert jwt_client.post("/users", json={}, headers=expired_a_little).status_code == 201
     assert jwt_client.get("/users/me", headers=bearer(nbf=int(time.time()) + 10)).status_code in (200, 404)
 

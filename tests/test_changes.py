@@ -158,7 +158,7 @@ def test_a_syncing_reader_never_misses_a_concurrent_write(gunicorn_server):
     base = gunicorn_server["url"]
     user = http("POST", base + "/users", {})[2]["id"]
     stop = threading.Event()
-    errors = []
+    errors, creates = [], []
 
     def writer(n):
         mine, made = [], 0
@@ -169,6 +169,7 @@ def test_a_syncing_reader_never_misses_a_concurrent_write(gunicorn_server):
                 continue
             mine.append(task["id"])
             made += 1
+            creates.append(1)
             statuses = []
             if made % 2 == 0:
                 statuses.append(http("PATCH", f"{base}/users/{user}/tasks/{mine[-2]}", {"is_completed": True})[0])
@@ -186,8 +187,9 @@ def test_a_syncing_reader_never_misses_a_concurrent_write(gunicorn_server):
     for w in writers:
         w.start()
     copy, since, rounds = {}, None, 0
-    deadline = time.monotonic() + 4
-    while time.monotonic() < deadline:
+    # At least 4 s, and until the writers have made 160 tasks (about 107 remain), however slow this machine is.
+    started = time.monotonic()
+    while time.monotonic() < started + 4 or (len(creates) < 160 and time.monotonic() < started + 120):
         since = sync(read_changes, copy, since)
         rounds += 1
     stop.set()

@@ -9,7 +9,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from helpers import assert_error, bearer, connect, http
+from helpers import assert_error, bearer, connect, http, wait_for_lock_waiters
 
 from taskapi import queries
 
@@ -181,7 +181,7 @@ def test_a_worker_killed_mid_request_leaves_nothing_and_the_retry_creates_once(g
         lock.execute("SELECT id FROM users WHERE id = %s FOR UPDATE", (user,))
         attempt = threading.Thread(target=lambda: outcome.append(_try_post(f"{base}/users/{user}/tasks", body, key)))
         attempt.start()
-        time.sleep(1.0)  # the request is now waiting on the lock, key claimed, task not yet inserted
+        wait_for_lock_waiters(database_url)  # the request waits on the lock, key claimed, task not yet inserted
         for pid in worker_pids(gunicorn_server["proc"].pid):
             os.kill(pid, signal.SIGKILL)
         attempt.join(10)

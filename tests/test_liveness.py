@@ -76,7 +76,7 @@ def test_a_trickling_client_is_closed_at_the_deadline_not_kept_by_each_byte(list
 
 def test_connections_beyond_the_cap_are_closed_at_once_and_threads_stay_bounded(listen):
     cap = liveness.MAX_CONNECTIONS
-    port = listen(read_timeout=1.5)
+    port = listen(read_timeout=4)  # the cap must still be held when the probe comes, on however busy a machine
     before = threading.active_count()
     peak, sockets = before, []
     try:
@@ -103,7 +103,7 @@ def test_connections_beyond_the_cap_are_closed_at_once_and_threads_stay_bounded(
                 probe.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
             assert closed_within(probe, 0.5)
         # ...and once the idle ones have timed out, the slots are back.
-        assert all(closed_within(sock, 3) for sock in sockets[:cap])
+        assert all(closed_within(sock, 6) for sock in sockets[:cap])
         assert healthz(port)[0] == 200
     finally:
         for sock in sockets:

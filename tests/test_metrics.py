@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import pytest
 from conftest import running_gunicorn
-from helpers import ROOT, SECRET, bearer, connect, free_port, http
+from helpers import ROOT, SECRET, bearer, connect, free_port, http, wait_for_lock_waiters
 from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
@@ -112,7 +112,7 @@ def traffic(base, database_url):
             target=lambda: slow.append(http("POST", f"{base}/users/{other}/tasks", {"title": "held"}, as_other)[0])
         )
         waiting.start()
-        time.sleep(0.3)  # the create is now inside its statement, in one worker
+        wait_for_lock_waiters(database_url)  # the create is now inside its statement, in one worker
         for _ in range(5):
             assert http("GET", f"{base}/users/{owner}/tasks/{task['id']}", headers=as_owner)[0] == 200
         waiting.join(10)

@@ -11,7 +11,7 @@ import time
 import psycopg
 import pytest
 from conftest import running_gunicorn
-from helpers import http
+from helpers import http, wait_for_lock_waiters
 
 from taskapi import embedded, migrate
 
@@ -254,7 +254,7 @@ def test_sigterm_under_load_finishes_the_requests_in_flight(own_postgres, tmp_pa
             ]
             for t in in_flight:
                 t.start()
-            time.sleep(0.5)
+            wait_for_lock_waiters(url, 2)
             app["proc"].send_signal(signal.SIGTERM)
             term_at = time.monotonic()
             time.sleep(1)
